@@ -1,0 +1,169 @@
+"""``promo-bench`` command line (argparse): list, run, status, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from benchmark import __version__
+from benchmark.config import parse_set_options
+from benchmark.errors import BenchError
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="promo-bench", description="Leak-free item cold-start recommendation benchmark.")
+    p.add_argument("--version", action="version", version=f"promo-bench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="show methods, datasets or protocols")
+    ls.add_argument("what", nargs="?", choices=["methods", "datasets", "protocols"], default="methods")
+
+    run = sub.add_parser("run", help="plan, run and store trials (stored trials are skipped)")
+    run.add_argument("--all", action="store_true", help="every method on every present dataset and supported protocol")
+    run.add_argument("--method", nargs="+", metavar="M")
+    run.add_argument("--dataset", nargs="+", metavar="D")
+    run.add_argument("--protocol", nargs="+", metavar="P")
+    run.add_argument("--seeds", type=int, default=3, help="number of trial seeds, 0..N-1 (default 3)")
+    run.add_argument("--budget", default="paper", choices=["quick", "paper"])
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--results", default="results", help="results folder (default results/)")
+    run.add_argument("--data-dir", default=None, help="folder with one dataset's files (needs one --dataset)")
+    run.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="method option")
+    run.add_argument("--force", action="store_true", help="rerun trials even if stored")
+    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
+
+    st = sub.add_parser("status", help="count stored trials")
+    st.add_argument("--results", default="results")
+
+    rep = sub.add_parser("report", help="tables from stored results")
+    rep.add_argument("--results", default="results")
+    rep.add_argument("--format", type=_csv_list, default=["md", "csv"], help="comma list of md, csv")
+    rep.add_argument("--out", default="reports")
+    return p
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    if args.what == "methods":
+        from benchmark.registry import registry
+
+        rows = []
+        for name, entry in sorted(registry().items()):
+            try:
+                cls = entry.load()
+                rows.append([name, cls.version, ",".join(sorted(cls.protocols)), ",".join(sorted(cls.requires)) or "-",
+                             entry.origin + ("" if entry.builtin else " (plugin)"), "ok"])
+            except BenchError:
+                rows.append([name, "?", "?", "?", entry.origin, f"unavailable: {entry.error}"])
+        print(tabulate(rows, headers=["method", "version", "protocols", "requires", "from", "status"]))
+    elif args.what == "datasets":
+        from benchmark.data.card import get_card, list_cards
+        from benchmark.data.sources import locate
+
+        rows = []
+        for name in list_cards():
+            card = get_card(name)
+            try:
+                folder, how = locate(card)
+                where = f"{how}: {folder}"
+            except BenchError:
+                where = "absent"
+            rows.append([name, card.title, ",".join(card.protocols), where])
+        print(tabulate(rows, headers=["dataset", "title", "protocols", "data"]))
+    else:
+        from benchmark.protocols import PROTOCOLS
+
+        for name, module in PROTOCOLS.items():
+            print(f"{name} (version {module.VERSION}): {module.__doc__.strip().splitlines()[0]}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.env import resolve_device
+    from benchmark.report.collect import aggregate, collect
+    from benchmark.report.tables import write_report
+    from benchmark.runner import execute, plan, select_datasets, select_methods
+    from benchmark.store import ResultStore
+
+    store = ResultStore(args.results)
+    device = resolve_device(args.device)
+    methods = select_methods(args.method, args.all)
+    datasets = select_datasets(args.dataset, args.data_dir)
+    planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
+                   args.data_dir)
+    print(f"planned {len(planned)} trials ({len(methods)} methods x {len(datasets)} datasets x "
+          f"{args.seeds} seeds) on {device}; results in {store.root}", file=sys.stderr)
+    summary = execute(planned, store, device, show_progress=not args.no_progress, force=args.force)
+    print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored", file=sys.stderr)
+    if args.all:
+        agg, failed = (lambda f: (aggregate(f[0]), f[1]))(collect(store))
+        for path in write_report(agg, failed, Path(args.report_dir), ["md", "csv"]):
+            print(f"wrote {path}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.store import ResultStore
+
+    store = ResultStore(args.results)
+    counts: Counter = Counter()
+    failed = []
+    for path, rec in store.records():
+        key = (rec["dataset"]["name"], rec["protocol"]["name"], rec["method"]["name"],
+               rec["method"].get("variant", ""), rec["method"].get("budget", ""))
+        counts[key + (rec["status"],)] += 1
+        if rec["status"] != "ok":
+            failed.append(f"{path}: {rec.get('error')}")
+    rows = {}
+    for (*key, status), n in counts.items():
+        rows.setdefault(tuple(key), {"ok": 0, "failed": 0})[status] = n
+    table = [[*k, v.get("ok", 0), v.get("failed", 0)] for k, v in sorted(rows.items())]
+    print(tabulate(table, headers=["dataset", "protocol", "method", "variant", "budget", "ok", "failed"])
+          if table else f"no trials stored in {store.root}")
+    for line in failed:
+        print(f"failed: {line}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.report.collect import aggregate, collect
+    from benchmark.report.tables import write_report
+    from benchmark.store import ResultStore
+
+    unknown = set(args.format) - {"md", "csv"}
+    if unknown:
+        raise BenchError(f"--format: unsupported {', '.join(sorted(unknown))}; available: md, csv")
+    long, failed = collect(ResultStore(args.results))
+    for path in write_report(aggregate(long), failed, Path(args.out), args.format):
+        print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BenchError as exc:
+        print(f"promo-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("promo-bench: interrupted; finished trials are stored, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The Method interface: what a method declares, what the harness hands it, what it must return.
+
+The harness owns data, candidates, seeds, devices, early-stopping signals and metrics. A method
+owns its model and loss. It sees training rows only while fitting; validation is reachable only
+through ``ctx.validate()``, which returns validation HR@10 and never exposes test events.
+
+Data a method receives (all tensors already on the trial's device):
+
+``data.train`` rows (``TensorTable``): ``user``, ``item``, ``label`` (1 positive / 0 explicit
+negative), ``time``, and causal windows built from training rows strictly before each row's time:
+``hist``/``hist_mask`` (the user's latest positive items, left-padded, latest last),
+``fb_pos``/``fb_pos_mask`` and ``fb_neg``/``fb_neg_mask`` (the item's latest positive/negative users).
+
+A scoring batch (``dict`` of tensors) has ``user`` (B,), ``time`` (B,), ``cand`` (B, C) candidate
+items, ``cand_mask`` (B, C), ``hist``/``hist_mask`` (B, L) and ``fb_pos``/``fb_neg`` with masks
+(B, C, k), windows as of the event's time. ``score`` returns (B, C) scores, higher is better;
+ties are allowed (the harness breaks them fairly). C may be 101 sampled items or every item.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Iterator
+
+import torch
+
+from benchmark.tensors import TensorTable
+
+# What a method may declare in ``requires``; the harness checks it against what the split provides.
+CAPABILITIES = frozenset({"item_features", "user_features", "history", "feedback"})
+
+
+@dataclass
+class TrainData:
+    """Everything a method may fit on: training rows plus per-entity content (no eval events)."""
+
+    train: TensorTable
+    n_users: int
+    n_items: int
+    user_features: torch.Tensor  # (n_users, Fu) float32
+    item_features: torch.Tensor  # (n_items, Fi) float32
+    item_train_pos_count: torch.Tensor  # (n_items,) positives per item in the training rows
+    item_is_cold: torch.Tensor  # (n_items,) bool, by the protocol's tau on training rows
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialContext:
+    """Per-trial services the harness offers a method."""
+
+    device: torch.device
+    seed: int
+    budget: str
+    generator: torch.Generator  # CPU generator seeded with the trial seed, for shuffles and sampling
+    validate: Callable[["Method"], float]  # validation HR@10 of the method as it is now
+    progress: Callable[[Iterable[Any], str], Iterator[Any]]  # wraps an epoch loop in a progress bar
+
+
+class Method(abc.ABC):
+    """Base class of every method, built-in or plugin.
+
+    Subclasses set ``name`` and ``version`` (bump it when results would change: it is part of the
+    trial id), ``requires``, ``protocols``, option ``defaults`` and per-budget overrides.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    protocols: ClassVar[frozenset[str]] = frozenset({"loo"})
+    defaults: ClassVar[dict[str, Any]] = {}
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, options: dict[str, Any], ctx: TrialContext) -> None:
+        self.options = options
+        self.ctx = ctx
+        self.device = ctx.device
+
+    @abc.abstractmethod
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        """Train on ``data``; return a small JSON-able dict (best epoch, losses ...) for the record."""
+
+    @abc.abstractmethod
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores (B, C) for ``batch['cand']``; called under ``torch.no_grad()``."""
+
+    def warm_up(self, rows: dict[str, torch.Tensor]) -> None:
+        """Update item-side parameters on warm-up rows (the ``warmup`` protocol); optional."""
+        raise NotImplementedError(f"method {self.name!r} has no warm-up step")
+
+    @classmethod
+    def resolved_defaults(cls, budget: str) -> dict[str, Any]:
+        out = dict(cls.defaults)
+        out.update(cls.budgets.get(budget, {}))
+        return out

@@ -1,0 +1,163 @@
+"""The ``loo`` protocol: PROMO's leave-one-out evaluation, made leak-free (design.md section 4).
+
+Per user, the last positive is the test event and the one before it the validation event;
+training rows are the user's labelled rows strictly before the validation event in the total
+order. Every statistic (cold/warm status, item existence, windows) comes from training rows only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import sha256_json
+from benchmark.data.interactions import Interactions
+from benchmark.errors import BenchError
+from benchmark.protocols.split import PARTS, Split
+from benchmark.protocols.windows import CausalIndex
+
+NAME = "loo"
+VERSION = "1"  # bump when the split's semantics change: it is part of the split hash
+DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "candidates": "existing", "history_len": 50,
+                            "feedback_len": 10, "split_seed": 0}
+MIN_POSITIVES = 3  # users with fewer positives give all their rows to training and no event
+
+
+def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    params = dict(DEFAULTS)
+    for source, values in (("dataset card", card_defaults), ("override", overrides or {})):
+        for key, value in values.items():
+            if key not in DEFAULTS:
+                raise BenchError(f"loo protocol ({source}): unknown parameter {key!r}; known: {', '.join(DEFAULTS)}")
+            if type(value) is not type(DEFAULTS[key]):
+                raise BenchError(f"loo protocol ({source}): {key} must be {type(DEFAULTS[key]).__name__}, got {value!r}")
+            params[key] = value
+    if params["candidates"] not in ("existing", "all"):
+        raise BenchError(f"loo protocol: candidates must be 'existing' or 'all', got {params['candidates']!r}")
+    for key in ("tau", "n_negatives", "history_len", "feedback_len"):
+        if params[key] < 1:
+            raise BenchError(f"loo protocol: {key} must be at least 1, got {params[key]}")
+    return params
+
+
+def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
+    """Identity of a split: the canonical data, the protocol's name, parameters and code version, the seed."""
+    rest = {k: v for k, v in params.items() if k != "split_seed"}
+    return sha256_json({"interactions": interactions_hash, "protocol": NAME, "version": VERSION,
+                        "params": rest, "split_seed": params["split_seed"]})
+
+
+def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.ndarray, times: np.ndarray,
+                     pool_order: np.ndarray, pool_first: np.ndarray, user_pos: list[set[int]],
+                     n_neg: int, existing: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Column 0 is the positive; then up to ``n_neg`` negatives drawn once, uniformly, without replacement."""
+    n = len(users)
+    cand = np.zeros((n, n_neg + 1), dtype=np.int32)
+    mask = np.zeros((n, n_neg + 1), dtype=bool)
+    cand[:, 0], mask[:, 0] = positives, True
+    for e in range(n):
+        size = int(np.searchsorted(pool_first, times[e], side="left")) if existing else len(pool_order)
+        excluded = user_pos[int(users[e])]
+        picked: list[int] = []
+        if size:
+            draw = pool_order[rng.choice(size, size=min(size, n_neg + len(excluded)), replace=False)]
+            picked = [int(x) for x in draw if int(x) not in excluded][:n_neg]
+            if len(picked) < n_neg and len(draw) < size:  # too many positives in the draw: take the rest in order
+                rest = pool_order[rng.permutation(size)]
+                seen = set(picked)
+                picked += [int(x) for x in rest if int(x) not in excluded and int(x) not in seen][:n_neg - len(picked)]
+        cand[e, 1:1 + len(picked)] = picked
+        mask[e, 1:1 + len(picked)] = True
+    return cand, mask
+
+
+def build(inter: Interactions, params: dict[str, Any]) -> Split:
+    n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
+    order = np.argsort(inter.time, kind="stable")  # total order: (time, original row)
+    u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
+    pos = np.arange(n_rows, dtype=np.int64)
+
+    ppos = np.flatnonzero(y == 1)
+    ppos = ppos[np.lexsort((ppos, u[ppos]))]  # positives grouped by user, in time order
+    counts = np.bincount(u[ppos], minlength=n_users)
+    ends = np.cumsum(counts)
+    has_event = counts >= MIN_POSITIVES
+    test_pos = np.full(n_users, -1, dtype=np.int64)
+    valid_pos = np.full(n_users, -1, dtype=np.int64)
+    test_pos[has_event] = ppos[ends[has_event] - 1]
+    valid_pos[has_event] = ppos[ends[has_event] - 2]
+    cutoff = np.where(has_event, valid_pos, n_rows)
+    train = pos < cutoff[u]
+
+    tr_pos_rows = train & (y == 1)
+    item_train_pos = np.bincount(i[tr_pos_rows], minlength=n_items)
+    is_cold = item_train_pos < params["tau"]
+    first_time = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_time, i[train], t[train])
+    pool_order = np.argsort(first_time, kind="stable")
+    pool_first = first_time[pool_order]
+
+    user_pos: list[set[int]] = [set() for _ in range(n_users)]
+    for uu, ii in zip(u[y == 1].tolist(), i[y == 1].tolist()):
+        user_pos[uu].add(ii)
+
+    hist_index = CausalIndex(u[tr_pos_rows], i[tr_pos_rows], pos[tr_pos_rows], n_users, t)
+    fbp_index = CausalIndex(i[tr_pos_rows], u[tr_pos_rows], pos[tr_pos_rows], n_items, t)
+    tr_neg_rows = train & (y == 0)
+    fbn_index = CausalIndex(i[tr_neg_rows], u[tr_neg_rows], pos[tr_neg_rows], n_items, t)
+    L, k = params["history_len"], params["feedback_len"]
+    ties = {"history": 0, "feedback_pos": 0, "feedback_neg": 0}
+
+    def windows(prefix: str, users, items, times, positions, shape) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        h = hist_index.window(users, times, positions, L)
+        out[f"{prefix}/hist"], out[f"{prefix}/hist_mask"] = h.values, h.mask
+        ties["history"] += h.tie_excluded
+        rep = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        for name, index in (("feedback_pos", fbp_index), ("feedback_neg", fbn_index)):
+            w = index.window(items.ravel(), np.repeat(times, rep), np.repeat(positions, rep), k)
+            key = "fb_pos" if name == "feedback_pos" else "fb_neg"
+            out[f"{prefix}/{key}"] = w.values.reshape(*shape, k)
+            out[f"{prefix}/{key}_mask"] = w.mask.reshape(*shape, k)
+            ties[name] += w.tie_excluded
+        return out
+
+    arrays: dict[str, np.ndarray] = {
+        "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
+        "train/label": y[train].astype(np.int8), "train/time": t[train], "train/pos": pos[train],
+        "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": is_cold,
+        "item/first_train_time": first_time,
+    }
+    arrays.update(windows("train", u[train], i[train], t[train], pos[train], (int(train.sum()),)))
+
+    rng = np.random.default_rng(params["split_seed"])
+    event_users = np.flatnonzero(has_event)
+    meta_parts: dict[str, Any] = {}
+    for part, part_pos in (("valid", valid_pos), ("test", test_pos)):
+        ep = part_pos[event_users]
+        items, times = i[ep], t[ep]
+        cand, cmask = _draw_candidates(rng, event_users, items, times, pool_order, pool_first, user_pos,
+                                       params["n_negatives"], params["candidates"] == "existing")
+        arrays.update({f"{part}/user": event_users.astype(np.int32), f"{part}/item": items.astype(np.int32),
+                       f"{part}/time": times, f"{part}/pos": ep, f"{part}/cold": is_cold[items],
+                       f"{part}/cand": cand, f"{part}/cand_mask": cmask})
+        arrays.update(windows(part, event_users, cand, times, ep, cand.shape))
+        short = int((cmask.sum(axis=1) < params["n_negatives"] + 1).sum())
+        meta_parts[part] = {"n_events": len(ep), "n_cold_targets": int(is_cold[items].sum()),
+                            "cold_target_share": float(is_cold[items].mean()) if len(ep) else 0.0,
+                            "n_events_short_candidates": short,
+                            "min_candidates": int(cmask.sum(axis=1).min()) if len(ep) else 0}
+
+    meta = {
+        "split_hash": split_hash(inter.canonical_hash(), params), "protocol": NAME, "protocol_version": VERSION,
+        "dataset": inter.dataset, "params": params, "interactions_sha256": inter.canonical_hash(),
+        "features_sha256": inter.features_hash(),
+        "n_users": n_users, "n_items": n_items, "n_rows": n_rows, "n_train_rows": int(train.sum()),
+        "n_train_positives": int(tr_pos_rows.sum()), "n_users_with_events": int(has_event.sum()),
+        "n_dropped_rows": int(n_rows - train.sum() - 2 * has_event.sum()),
+        "tau": params["tau"], "n_cold_items": int(is_cold.sum()), "cold_item_share": float(is_cold.mean()),
+        "tie_excluded_window_entries": ties, "parts": meta_parts,
+    }
+    assert set(meta_parts) == set(PARTS)
+    return Split(meta=meta, arrays=arrays)

@@ -1,0 +1,43 @@
+"""Result records -> a long pandas frame, and its aggregation over seeds."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark.store import ResultStore
+
+GROUP = ["dataset", "protocol", "split_hash", "budget", "method", "variant", "split", "subset", "metric"]
+CSV_COLUMNS = ["dataset", "protocol", "method", "variant", "budget", "split", "subset", "metric", "mean", "std",
+               "n_seeds", "n_events", "split_hash"]
+
+
+def collect(store: ResultStore) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per (ok trial, split, subset, metric); failed records are returned separately."""
+    rows, failed = [], []
+    for path, rec in store.records():
+        if rec.get("status") != "ok":
+            failed.append({"path": str(path), "method": rec["method"]["name"], "seed": rec.get("seed"),
+                           "error": rec.get("error", "?")})
+            continue
+        base = {"dataset": rec["dataset"]["name"], "protocol": rec["protocol"]["name"],
+                "split_hash": rec["protocol"]["split_hash"][:12], "budget": rec["method"]["budget"],
+                "method": rec["method"]["name"], "variant": rec["method"].get("variant", ""), "seed": rec["seed"],
+                "trial_id": rec["trial_id"]}
+        for split, subsets in rec["metrics"].items():
+            for subset, values in subsets.items():
+                n_events = values.get("n_events", 0)
+                for metric, value in values.items():
+                    if metric == "n_events" or value is None:
+                        continue
+                    rows.append({**base, "split": split, "subset": subset, "metric": metric, "value": value,
+                                 "n_events": n_events})
+    return pd.DataFrame(rows), failed
+
+
+def aggregate(long: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std over seeds (std is empty with one seed); differently configured trials never merge."""
+    if long.empty:
+        return pd.DataFrame(columns=CSV_COLUMNS)
+    agg = long.groupby(GROUP, sort=False, dropna=False).agg(
+        mean=("value", "mean"), std=("value", "std"), n_seeds=("seed", "nunique"), n_events=("n_events", "max"))
+    return agg.reset_index()[CSV_COLUMNS]

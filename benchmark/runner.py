@@ -1,0 +1,135 @@
+"""Plan trials, skip the stored ones, run the rest in-process, write each record as it finishes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.config import resolve_options, variant_label
+from benchmark.data.card import get_card, list_cards
+from benchmark.data.interactions import Interactions
+from benchmark.data.loader import load_dataset
+from benchmark.data.sources import is_present
+from benchmark.errors import BenchError
+from benchmark.method import Method
+from benchmark.protocols import PROTOCOLS, get_split
+from benchmark.protocols.split import Split
+from benchmark.registry import get_method, registry
+from benchmark.store import ResultStore
+from benchmark.trial import TrialSpec, run_trial
+
+BUDGETS = ("quick", "paper")
+
+
+@dataclass
+class Planned:
+    spec: TrialSpec
+    cls: type[Method]
+    split: Split
+    inter: Interactions
+
+
+@dataclass
+class RunSummary:
+    planned: int
+    skipped: int
+    ok: int
+    failed: int
+
+
+def select_methods(names: list[str] | None, all_methods: bool) -> list[str]:
+    if names:
+        return list(dict.fromkeys(names))
+    if not all_methods:
+        raise BenchError("nothing to run: give --all or --method NAME [NAME ...]")
+    available = []
+    for name, entry in sorted(registry().items()):
+        try:
+            entry.load()
+            available.append(name)
+        except BenchError as exc:
+            print(f"warning: skipping {exc}", file=sys.stderr)
+    return available
+
+
+def select_datasets(names: list[str] | None, data_dir: str | None) -> list[str]:
+    if names:
+        for n in names:
+            get_card(n)  # clear error for an unknown name
+        chosen = list(dict.fromkeys(names))
+    else:
+        chosen = [n for n in list_cards() if data_dir is not None or is_present(get_card(n))]
+    if data_dir is not None and len(chosen) != 1:
+        raise BenchError(f"--data-dir points at one dataset's folder; name that dataset with --dataset "
+                         f"(candidates: {', '.join(chosen)})")
+    if not chosen:
+        raise BenchError("no dataset is present; see `promo-bench list datasets`")
+    return chosen
+
+
+def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, seeds: int, budget: str,
+         set_options: dict[str, dict[str, str]], data_dir: str | None = None) -> list[Planned]:
+    if budget not in BUDGETS:
+        raise BenchError(f"--budget {budget!r}: expected one of {', '.join(BUDGETS)}")
+    if seeds < 1:
+        raise BenchError(f"--seeds {seeds}: expected at least 1")
+    for p in protocols or []:
+        if p not in PROTOCOLS:
+            raise BenchError(f"unknown protocol {p!r}; implemented: {', '.join(PROTOCOLS)}")
+    classes = {m: get_method(m) for m in methods}
+    for name in set_options:
+        if name not in classes:
+            raise BenchError(f"--set {name}.…: method {name!r} is not part of this run ({', '.join(methods)})")
+    out: list[Planned] = []
+    for dataset in datasets:
+        inter = load_dataset(dataset, data_dir)
+        for protocol in protocols or list(PROTOCOLS):
+            users = {m: c for m, c in classes.items() if protocol in c.protocols}
+            if not users:
+                continue
+            split, _ = get_split(inter, protocol)
+            for name, cls in users.items():
+                options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
+                                                   set_options.get(name, {}))
+                origin = registry()[name].origin
+                for seed in range(seeds):
+                    spec = TrialSpec(method=name, method_version=cls.version, origin=origin, options=options,
+                                     variant=variant_label(changed), budget=budget, dataset=dataset,
+                                     protocol=protocol, split_hash=split.hash, seed=seed, changed=changed)
+                    out.append(Planned(spec, cls, split, inter))
+    return out
+
+
+def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:
+    return iter(tqdm(it, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr))
+
+
+def execute(planned: list[Planned], store: ResultStore, device: torch.device, show_progress: bool = True,
+            force: bool = False) -> RunSummary:
+    done = set() if force else store.completed_ids()
+    todo = [p for p in planned if p.spec.trial_id not in done]
+    summary = RunSummary(planned=len(planned), skipped=len(planned) - len(todo), ok=0, failed=0)
+    if summary.skipped:
+        print(f"{summary.skipped} of {len(planned)} trials already stored in {store.root}; skipping them",
+              file=sys.stderr)
+    bar = tqdm(todo, desc="trials", disable=not show_progress, dynamic_ncols=True, file=sys.stderr)
+    for p in bar:
+        s = p.spec
+        label = f"{s.method}{'[' + s.variant + ']' if s.variant else ''} {s.dataset}/{s.protocol} seed={s.seed}"
+        bar.set_postfix_str(label)
+        record, vectors = run_trial(s, p.cls, p.split, p.inter, device,
+                                    progress=_epoch_bar if show_progress else (lambda it, d: iter(it)))
+        path = store.write(record, vectors)
+        if record["status"] == "ok":
+            summary.ok += 1
+            hr = record["metrics"]["test"]["all"]["hr@10"]
+            tqdm.write(f"ok     {label}: test HR@10 {hr:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
+                       file=sys.stderr)
+        else:
+            summary.failed += 1
+            tqdm.write(f"FAILED {label}: {record['error']} -> {path}", file=sys.stderr)
+    return summary

@@ -1,0 +1,80 @@
+"""ResultStore: one JSON record per trial plus an ``.npz`` of per-event vectors, written atomically.
+
+Layout: ``<root>/<dataset>/<protocol>/<method>/<trial_id>.{npz,json}``. The vectors are written
+first and the JSON last, each through a temporary file and a rename, so a record exists only once
+everything it points to is complete. A killed write leaves at most a ``.tmp-*`` file, which is
+removed the next time the store is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from benchmark.errors import BenchError
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultStore:
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise BenchError(f"results folder {self.root}: cannot be written ({exc.strerror or exc}); "
+                             f"pass --results DIR with a writable folder") from None
+        for stale in self.root.rglob(".tmp-*"):
+            stale.unlink(missing_ok=True)
+
+    def path_for(self, record: dict[str, Any]) -> Path:
+        return (self.root / record["dataset"]["name"] / record["protocol"]["name"] / record["method"]["name"]
+                / f"{record['trial_id']}.json")
+
+    def write(self, record: dict[str, Any], vectors: dict[str, np.ndarray] | None) -> Path:
+        path = self.path_for(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = dict(record, schema_version=SCHEMA_VERSION)
+        if vectors is not None:
+            npz = path.with_suffix(".npz")
+            atomic_write_bytes(npz, lambda fh: np.savez_compressed(fh, **vectors))
+            record["vectors"] = npz.name
+        text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False).encode("utf-8")
+        atomic_write_bytes(path, lambda fh: fh.write(text))
+        return path
+
+    def records(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        for path in sorted(self.root.glob("*/*/*/*.json")):
+            try:
+                yield path, json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise BenchError(f"{path}: unreadable result record ({exc}); delete it to rerun its trial") from None
+
+    def completed_ids(self) -> set[str]:
+        return {rec["trial_id"] for _, rec in self.records() if rec.get("status") == "ok"}
+
+    def vectors(self, json_path: Path) -> dict[str, np.ndarray]:
+        with np.load(json_path.with_suffix(".npz")) as data:
+            return {k: data[k] for k in data.files}

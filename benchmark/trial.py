@@ -1,0 +1,146 @@
+"""One trial: (method + options, dataset, protocol + split, seed) -> a result record.
+
+The trial id is the sha256 of canonical JSON of exactly those things plus the method version,
+so rerunning the same configuration finds its stored record and a changed one never collides.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from benchmark import metrics as M
+from benchmark.config import sha256_json
+from benchmark.data.interactions import Interactions
+from benchmark.env import environment
+from benchmark.method import Method, TrainData, TrialContext
+from benchmark.protocols.split import Split
+from benchmark.tensors import TensorTable
+
+EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    method: str
+    method_version: str
+    origin: str
+    options: dict[str, Any]
+    variant: str
+    budget: str
+    dataset: str
+    protocol: str
+    split_hash: str
+    seed: int
+    changed: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        return {"method": self.method, "config": {"options": self.options, "budget": self.budget},
+                "method_version": self.method_version, "dataset": self.dataset, "protocol": self.protocol,
+                "split_hash": self.split_hash, "seed": self.seed}
+
+    @property
+    def trial_id(self) -> str:
+        return sha256_json(self.identity())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train_data(split: Split, inter: Interactions, device: torch.device) -> TrainData:
+    item = split.part("item")
+    return TrainData(
+        train=TensorTable(split.part("train"), device), n_users=inter.n_users, n_items=inter.n_items,
+        user_features=torch.from_numpy(inter.user_features).to(device),
+        item_features=torch.from_numpy(inter.item_features).to(device),
+        item_train_pos_count=torch.from_numpy(item["train_pos_count"]).to(device),
+        item_is_cold=torch.from_numpy(item["is_cold"]).to(device), meta=dict(split.meta))
+
+
+@torch.no_grad()
+def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """(s, e) per event: candidates above and tied with the positive (column 0 of ``cand``)."""
+    s_all, e_all = [], []
+    for idx in events.index_batches(batch_size, shuffle=False):
+        batch = events.rows(idx)
+        scores = method.score(batch)
+        if tuple(scores.shape) != tuple(batch["cand"].shape):
+            raise ValueError(f"method {method.name!r} returned scores of shape {tuple(scores.shape)}, "
+                             f"expected {tuple(batch['cand'].shape)}")
+        s, e = M.rank_counts(scores.float(), batch["cand_mask"])
+        s_all.append(s.cpu())
+        e_all.append(e.cpu())
+    return torch.cat(s_all).numpy(), torch.cat(e_all).numpy()
+
+
+def _no_progress(it: Iterable[Any], desc: str) -> Iterator[Any]:
+    return iter(it)
+
+
+def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
+              progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
+              ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Run one trial; an exception inside the method becomes a 'failed' record, never a crash."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record: dict[str, Any] = {
+        "trial_id": spec.trial_id, "status": "running", "seed": spec.seed, "started": started,
+        "method": {"name": spec.method, "version": spec.method_version, "origin": spec.origin,
+                   "options": spec.options, "changed": spec.changed, "variant": spec.variant, "budget": spec.budget},
+        "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),
+                    "features_sha256": inter.features_hash()},
+        "protocol": {"name": spec.protocol, "params": split.meta["params"], "split_hash": split.hash,
+                     "tau": split.meta["tau"], "cold_item_share": split.meta["cold_item_share"]},
+        "env": environment(device),
+    }
+    t0 = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    valid_events = TensorTable(split.part("valid"), device)
+    test_events = TensorTable(split.part("test"), device)
+    try:
+        seed_everything(spec.seed)
+        generator = torch.Generator().manual_seed(spec.seed)
+
+        def validate(m: Method) -> float:
+            s, e = rank_events(m, valid_events)
+            return float(M.metric_from_counts("hr@10", s, e).mean())
+
+        ctx = TrialContext(device=device, seed=spec.seed, budget=spec.budget, generator=generator,
+                           validate=validate, progress=progress)
+        method = cls(dict(spec.options), ctx)
+        fit_info = method.fit(train_data(split, inter, device))
+        t_fit = time.perf_counter()
+        vectors: dict[str, np.ndarray] = {}
+        summary: dict[str, Any] = {}
+        for part, events in (("valid", valid_events), ("test", test_events)):
+            s, e = rank_events(method, events)
+            per_event = M.all_metrics(s, e)
+            cold = events.numpy("cold").astype(bool)
+            summary[part] = M.summarise(per_event, cold)
+            vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
+                            f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
+                            f"{part}.cold": cold})
+            vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
+        t_end = time.perf_counter()
+        record.update(status="ok", fit=fit_info, metrics=summary,
+                      timing={"fit_s": t_fit - t0, "eval_s": t_end - t_fit, "total_s": t_end - t0})
+    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the run goes on
+        vectors = None
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                      timing={"total_s": time.perf_counter() - t0})
+    record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["timing"]["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        record["timing"]["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return record, vectors

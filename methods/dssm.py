@@ -1,0 +1,91 @@
+"""DSSM two-tower model of ID plus content features (``dssm``): the base of PROMO's backbone.
+
+Paper: P.-S. Huang, X. He, J. Gao, L. Deng, A. Acero, L. Heck, "Learning Deep Structured Semantic
+Models for Web Search using Clickthrough Data", CIKM 2013. Reference implementation for this
+variant: PROMO's released code (briyanii/PROMO @ 1bfb2bb, ``DSSM`` towers; promo-spec.md section 3),
+where each tower is a linear map without bias of [ID embedding ; linear map of the features].
+
+Defaults follow the release: d = 16; user tower u = W_u [e_u ; F_u x_u]; item tower
+v_i = W_v [e_i ; F_i x_i]; score <u, v_i>; BCE-with-logits on the labelled training rows
+(positives and explicit negatives, no sampled negatives); Adam (0.9, 0.98), lr 1e-3, batch 128;
+l2_emb = 0.01 times the un-squared norm of the two ID tables; Xavier-normal init; 20 epochs keeping
+the epoch with the best validation HR@10. Changes: none to the model; "patience" is exposed
+(default 20 = the released behaviour of running every epoch) so quick runs can stop early.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.method import Method, TrainData
+from benchmark.training import EarlyStopping
+
+
+class DSSMNet(nn.Module):
+    """The two towers; reused by PROMO's backbone."""
+
+    def __init__(self, n_users: int, n_items: int, n_user_feat: int, n_item_feat: int, dim: int) -> None:
+        super().__init__()
+        self.user_emb = nn.Embedding(n_users, dim)
+        self.item_emb = nn.Embedding(n_items, dim)
+        self.user_feat = nn.Linear(n_user_feat, dim)
+        self.item_feat = nn.Linear(n_item_feat, dim)
+        self.user_out = nn.Linear(2 * dim, dim, bias=False)
+        self.item_out = nn.Linear(2 * dim, dim, bias=False)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_normal_(p)
+
+    def user_vec(self, users: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        return self.user_out(torch.cat([self.user_emb(users), self.user_feat(feats)], dim=-1))
+
+    def item_vec(self, items: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        return self.item_out(torch.cat([self.item_emb(items), self.item_feat(feats)], dim=-1))
+
+    def l2_emb(self) -> torch.Tensor:
+        return torch.norm(self.user_emb.weight) + torch.norm(self.item_emb.weight)
+
+
+class DSSM(Method):
+    name = "dssm"
+    version = "1"
+    requires = frozenset({"item_features", "user_features"})
+    defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 20}
+    budgets = {"quick": {"epochs": 2, "patience": 2}}
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        self.uf, self.if_ = data.user_features, data.item_features
+        self.net = DSSMNet(data.n_users, data.n_items, self.uf.shape[1], self.if_.shape[1], o["dim"]).to(self.device)
+        opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
+        train = data.train
+        stopper = EarlyStopping(self.net, o["patience"])
+        losses = []
+        for _epoch in self.ctx.progress(range(o["epochs"]), "dssm epochs"):
+            self.net.train()
+            total, n = 0.0, 0
+            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
+                u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
+                logits = (self.net.user_vec(u, self.uf[u]) * self.net.item_vec(i, self.if_[i])).sum(-1)
+                loss = F.binary_cross_entropy_with_logits(logits, y) + o["l2_emb"] * self.net.l2_emb()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total, n = total + loss.item() * len(idx), n + len(idx)
+            losses.append(total / max(n, 1))
+            self.net.eval()
+            if stopper.step(self.ctx.validate(self)):
+                break
+        stopper.restore()
+        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses]}
+
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        u, cand = batch["user"], batch["cand"]
+        uv = self.net.user_vec(u, self.uf[u])  # (B, d)
+        iv = self.net.item_vec(cand, self.if_[cand])  # (B, C, d)
+        return torch.einsum("bd,bcd->bc", uv, iv)

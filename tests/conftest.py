@@ -1,0 +1,56 @@
+"""Shared fixtures: isolated caches, the shared real data, and small synthetic logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.data.interactions import Interactions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+GROUPLENS_100K = SHARED / "ml-100k-grouplens" / "ml-100k"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    """Splits and data lookups never touch the user's ~/.cache during tests."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(root / "cache"))
+    monkeypatch.setenv("PROMO_BENCH_DATA", str(root / "data-empty"))
+
+
+@pytest.fixture
+def grouplens_dir() -> Path:
+    if not (GROUPLENS_100K / "u.data").is_file():
+        pytest.skip(f"real ML-100K GroupLens files not found at {GROUPLENS_100K} (../shared is absent)")
+    return GROUPLENS_100K
+
+
+@pytest.fixture
+def embedded_available():
+    from benchmark.data.card import get_card
+    from benchmark.data.sources import embedded_dir
+
+    if embedded_dir(get_card("ml-100k")) is None:
+        pytest.skip("recbole is not installed, so the embedded ML-100K is absent")
+
+
+def synthetic(n_users: int = 30, n_items: int = 40, n_rows: int = 900, seed: int = 0, tie_every: int = 3,
+              dataset: str = "ml-100k") -> Interactions:
+    """A random log with many same-timestamp bursts (every ``tie_every`` rows share a time)."""
+    rng = np.random.default_rng(seed)
+    user = rng.integers(0, n_users, n_rows)
+    item = rng.integers(0, n_items, n_rows)
+    time = 1000 + (np.arange(n_rows) // tie_every) * 10
+    time = rng.permutation(time)  # original row order is not time order
+    value = rng.integers(1, 6, n_rows).astype(np.float64)
+    return Interactions(
+        dataset=dataset, user=user.astype(np.int64), item=item.astype(np.int64), time=time.astype(np.int64),
+        value=value, label=(value >= 4).astype(np.int8),
+        user_ids=np.array([str(k + 1) for k in range(n_users)], dtype=object),
+        item_ids=np.array([str(k + 1) for k in range(n_items)], dtype=object),
+        user_features=rng.random((n_users, 3)).astype(np.float32),
+        item_features=rng.random((n_items, 4)).astype(np.float32),
+        user_feature_names=("a", "b", "c"), item_feature_names=("w", "x", "y", "z"), source="synthetic")

@@ -1,0 +1,103 @@
+"""End to end through the installed ``promo-bench`` console script, plus its bad-input messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+
+EXE = shutil.which("promo-bench")
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    if EXE is None:
+        pytest.skip("the promo-bench console script is not on PATH (pip install -e . first)")
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
+
+
+def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_available):
+    results, reports = tmp_path / "results", tmp_path / "reports"
+    args = ["run", "--all", "--budget", "quick", "--seeds", "1", "--results", str(results),
+            "--report-dir", str(reports), "--device", "cpu", "--no-progress"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "done: 4 ok, 0 failed" in first.stderr
+    records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert sorted(r["method"]["name"] for r in records) == ["bpr-mf", "dssm", "popular", "random"]
+    for r in records:
+        assert r["status"] == "ok" and r["env"]["device"] == "cpu" and "git_commit" in r["env"]
+        assert (results / "ml-100k" / "loo" / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
+    with open(reports / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for col in ("dataset", "protocol", "method", "split", "subset", "metric", "mean", "std", "n_seeds",
+                "n_events", "variant"):
+        assert col in rows[0]
+    assert {r["subset"] for r in rows} == {"all", "cold", "warm"} and {r["split"] for r in rows} == {"valid", "test"}
+    pop = [r for r in rows if r["method"] == "popular" and r["split"] == "test" and r["subset"] == "all"
+           and r["metric"] == "hr@10"]
+    rnd = [r for r in rows if r["method"] == "random" and r["split"] == "test" and r["subset"] == "all"
+           and r["metric"] == "hr@10"]
+    assert float(pop[0]["mean"]) > float(rnd[0]["mean"]) + 0.1
+    md = (reports / "summary.md").read_text()
+    assert "ml-100k / loo / test / cold targets" in md and "| popular" in md
+
+    second = run_cli(*args)
+    assert second.returncode == 0 and "4 of 4 trials already stored" in second.stderr
+    assert "done: 0 ok, 0 failed, 4 already stored" in second.stderr
+
+    status = run_cli("status", "--results", str(results))
+    assert status.returncode == 0 and "dssm" in status.stdout
+
+
+def test_variant_runs_stay_apart_in_the_report(tmp_path, grouplens_dir):
+    results, out = tmp_path / "r", tmp_path / "out"
+    base = ["run", "--method", "dssm", "--dataset", "ml-100k", "--data-dir", str(grouplens_dir), "--budget",
+            "quick", "--seeds", "1", "--results", str(results), "--no-progress"]
+    assert main(base + ["--set", "dssm.epochs=1"]) == 0
+    assert main(base + ["--set", "dssm.lr=0.01", "--set", "dssm.epochs=1"]) == 0
+    assert main(["report", "--results", str(results), "--out", str(out), "--format", "csv"]) == 0
+    with open(out / "summary.csv") as fh:
+        variants = {r["variant"] for r in csv.DictReader(fh)}
+    assert variants == {"epochs=1", "epochs=1,lr=0.01"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--method", "nope"], "unknown method 'nope'"),
+    (["run", "--method", "dssm", "--set", "dssm.lrr=1"], "unknown option of method 'dssm'"),
+    (["run", "--method", "dssm", "--set", "dssm"], "expected METHOD.KEY=VALUE"),
+    (["run", "--method", "popular", "--dataset", "ml-10x"], "unknown dataset 'ml-10x'"),
+    (["run", "--method", "popular", "--device", "tpu"], "expected auto, cpu, cuda or cuda:N"),
+    (["run"], "give --all or --method"),
+    (["report", "--format", "pdf"], "unsupported pdf"),
+])
+def test_bad_input_gets_one_clear_message(args, message, tmp_path, capsys):
+    code = main(args + (["--results", str(tmp_path / "r")] if args[0] == "run" else
+                        ["--results", str(tmp_path / "r"), "--out", str(tmp_path / "o")]))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_bad_data_dir_and_unwritable_results(tmp_path, capsys):
+    assert main(["run", "--method", "popular", "--dataset", "ml-100k", "--data-dir", str(tmp_path / "none"),
+                 "--results", str(tmp_path / "r")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["run", "--method", "popular", "--results", str(blocker / "sub")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_list_shows_builtins_with_their_origin(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("random", "popular", "bpr-mf", "dssm"):
+        assert name in out
+    assert "promo-bench" in out

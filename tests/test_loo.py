@@ -1,0 +1,201 @@
+"""Leak tests for the ``loo`` protocol. Each would fail on PROMO's released pipeline (promo-spec section 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.errors import BenchError
+from benchmark.protocols import get_split, loo
+from benchmark.protocols.split import Split
+from tests.conftest import synthetic
+
+PARAMS = loo.resolve_params({"tau": 5, "n_negatives": 8, "history_len": 6, "feedback_len": 3})
+
+
+@pytest.fixture(scope="module")
+def built():
+    inter = synthetic()
+    return inter, loo.build(inter, PARAMS)
+
+
+def _total_order(inter):
+    order = np.argsort(inter.time, kind="stable")
+    return inter.user[order], inter.item[order], inter.time[order], inter.label[order]
+
+
+def test_events_are_last_two_positives_and_never_in_training(built):
+    inter, split = built
+    u, i, t, y = _total_order(inter)
+    tr = split.part("train")
+    train_pos = set(tr["pos"].tolist())
+    for part in ("valid", "test"):
+        ev = split.part(part)
+        assert not (set(ev["pos"].tolist()) & train_pos), f"{part} event inside the training rows"
+        assert np.all(y[ev["pos"]] == 1) and np.all(u[ev["pos"]] == ev["user"])
+    v, te = split.part("valid"), split.part("test")
+    for user, vp, tp in zip(v["user"], v["pos"], te["pos"]):
+        positives = np.flatnonzero((u == user) & (y == 1))
+        assert tp == positives[-1] and vp == positives[-2]
+        rows = tr["pos"][tr["user"] == user]
+        assert rows.max() < vp, "a training row at or after the validation event"
+        assert len(rows) == np.count_nonzero((u == user) & (np.arange(len(u)) < vp))
+
+
+def test_users_with_fewer_than_three_positives_only_train(built):
+    inter, split = built
+    counts = np.bincount(inter.user[inter.label == 1], minlength=inter.n_users)
+    assert set(split.part("test")["user"].tolist()) == set(np.flatnonzero(counts >= 3).tolist())
+    for user in np.flatnonzero(counts < 3):
+        assert np.count_nonzero(split.part("train")["user"] == user) == np.count_nonzero(inter.user == user)
+
+
+def _naive_window(keys_col, vals_col, times_col, pos_col, key, t, k):
+    sel = np.flatnonzero((keys_col == key) & (times_col < t))
+    sel = sel[np.argsort(pos_col[sel], kind="stable")][-k:]
+    return vals_col[sel].tolist()
+
+
+def test_windows_are_strictly_before_the_event_and_match_a_naive_build(built):
+    inter, split = built
+    tr = split.part("train")
+    posm = tr["label"] == 1
+    negm = ~posm
+    L, k = PARAMS["history_len"], PARAMS["feedback_len"]
+
+    def check(hist, hist_mask, fbp, fbp_mask, fbn, fbn_mask, user, item, t):
+        assert hist[hist_mask].tolist() == _naive_window(tr["user"][posm], tr["item"][posm], tr["time"][posm],
+                                                         tr["pos"][posm], user, t, L)
+        assert fbp[fbp_mask].tolist() == _naive_window(tr["item"][posm], tr["user"][posm], tr["time"][posm],
+                                                       tr["pos"][posm], item, t, k)
+        assert fbn[fbn_mask].tolist() == _naive_window(tr["item"][negm], tr["user"][negm], tr["time"][negm],
+                                                       tr["pos"][negm], item, t, k)
+        # left padding: valid entries are a suffix
+        for m in (hist_mask, fbp_mask, fbn_mask):
+            assert not np.any(m[:-1] & ~m[1:])
+
+    for r in range(0, len(tr["user"]), 7):
+        check(tr["hist"][r], tr["hist_mask"][r], tr["fb_pos"][r], tr["fb_pos_mask"][r], tr["fb_neg"][r],
+              tr["fb_neg_mask"][r], tr["user"][r], tr["item"][r], tr["time"][r])
+    for part in ("valid", "test"):
+        ev = split.part(part)
+        for e in range(len(ev["user"])):
+            for c in range(ev["cand"].shape[1]):
+                if not ev["cand_mask"][e, c]:
+                    continue
+                check(ev["hist"][e], ev["hist_mask"][e], ev["fb_pos"][e, c], ev["fb_pos_mask"][e, c],
+                      ev["fb_neg"][e, c], ev["fb_neg_mask"][e, c], ev["user"][e], ev["cand"][e, c], ev["time"][e])
+
+
+def test_no_window_contains_the_current_interaction(built):
+    inter, split = built
+    tr = split.part("train")
+    positive = tr["label"] == 1
+    own_user_in_pos = np.any((tr["fb_pos"] == tr["user"][:, None]) & tr["fb_pos_mask"], axis=1)
+    own_item_in_hist = np.any((tr["hist"] == tr["item"][:, None]) & tr["hist_mask"], axis=1)
+    # a user may have rated the item before (repeats in the synthetic log), so compare with strict-time truth
+    for r in np.flatnonzero(own_user_in_pos & positive):
+        earlier = (tr["item"] == tr["item"][r]) & (tr["user"] == tr["user"][r]) & (tr["time"] < tr["time"][r]) & positive
+        assert earlier.any()
+    for r in np.flatnonzero(own_item_in_hist):
+        earlier = (tr["item"] == tr["item"][r]) & (tr["user"] == tr["user"][r]) & (tr["time"] < tr["time"][r]) & positive
+        assert earlier.any()
+    assert split.meta["tie_excluded_window_entries"]["history"] > 0  # the synthetic log has bursts
+
+
+def test_tau_counts_training_rows_only():
+    inter = synthetic(seed=3)
+    base = loo.build(inter, PARAMS)
+    counts = np.bincount(base.part("train")["item"][base.part("train")["label"] == 1], minlength=inter.n_items)
+    np.testing.assert_array_equal(base.part("item")["is_cold"], counts < PARAMS["tau"])
+    # a whole-log count would differ: held-out positives are real positives of their items
+    whole = np.bincount(inter.item[inter.label == 1], minlength=inter.n_items)
+    assert (whole > counts).any()
+    assert base.meta["cold_item_share"] == pytest.approx((counts < PARAMS["tau"]).mean())
+
+
+def test_candidates_exclude_user_positives_and_exist_at_event_time(built):
+    inter, split = built
+    pos_sets = {u: set(inter.item[(inter.user == u) & (inter.label == 1)].tolist()) for u in range(inter.n_users)}
+    first = split.part("item")["first_train_time"]
+    for part in ("valid", "test"):
+        ev = split.part(part)
+        for e in range(len(ev["user"])):
+            negs = ev["cand"][e, 1:][ev["cand_mask"][e, 1:]]
+            assert ev["cand"][e, 0] == ev["item"][e]
+            assert not (set(negs.tolist()) & pos_sets[int(ev["user"][e])])
+            assert len(set(negs.tolist())) == len(negs)
+            assert np.all(first[negs] < ev["time"][e])
+
+
+def test_candidates_all_option_draws_from_every_item():
+    inter = synthetic(seed=5)
+    split = loo.build(inter, dict(PARAMS, candidates="all"))
+    ev = split.part("test")
+    assert ev["cand_mask"].all()
+
+
+def test_split_hash_is_stable_and_changes_with_every_parameter():
+    inter = synthetic()
+    h0 = loo.split_hash(inter.canonical_hash(), PARAMS)
+    assert h0 == loo.split_hash(synthetic().canonical_hash(), dict(PARAMS))
+    assert loo.build(inter, PARAMS).hash == h0
+    changes = {"tau": 6, "n_negatives": 9, "candidates": "all", "history_len": 7, "feedback_len": 4, "split_seed": 1}
+    assert set(changes) == set(loo.DEFAULTS)
+    hashes = {loo.split_hash(inter.canonical_hash(), dict(PARAMS, **{k: v})) for k, v in changes.items()}
+    assert h0 not in hashes and len(hashes) == len(changes)
+    other = synthetic(seed=1)
+    assert loo.split_hash(other.canonical_hash(), PARAMS) != h0
+
+
+def test_split_is_deterministic_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
+    inter = synthetic()
+    first, cached = get_split(inter, "loo")
+    assert not cached
+    second, cached = get_split(inter, "loo")
+    assert cached and second.hash == first.hash
+    for name, arr in first.arrays.items():
+        np.testing.assert_array_equal(arr, second.arrays[name])
+    rebuilt = loo.build(inter, first.meta["params"])
+    for name, arr in first.arrays.items():
+        np.testing.assert_array_equal(arr, rebuilt.arrays[name])
+
+
+def test_tampered_cache_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
+    inter = synthetic()
+    get_split(inter, "loo")
+    path = next(tmp_path.rglob("*.npz"))
+    data = dict(np.load(path))
+    data["test/cand"] = data["test/cand"][::-1].copy()  # same meta (and recorded sha256), other content
+    np.savez(path, **data)
+    with pytest.raises(BenchError, match="does not match its recorded sha256"):
+        get_split(inter, "loo")
+
+
+def test_the_leak_checks_catch_an_inclusive_window():
+    """The released code's window (up to and including the current row) must fail the strict check."""
+    from benchmark.protocols.windows import CausalIndex
+
+    inter = synthetic()
+    order = np.argsort(inter.time, kind="stable")
+    u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
+    pos = np.arange(len(u))
+    p = y == 1
+    index = CausalIndex(i[p], u[p], pos[p], inter.n_items, t)
+    leaky = index.window(i[p], t[p], pos[p], 10, inclusive=True)
+    strict = index.window(i[p], t[p], pos[p], 10)
+    own_leaky = np.any((leaky.values == u[p][:, None]) & leaky.mask, axis=1)
+    assert own_leaky.all(), "inclusive windows hold the current user for every positive row"
+    own_strict = np.any((strict.values == u[p][:, None]) & strict.mask, axis=1)
+    assert own_strict.mean() < 0.5
+
+
+def test_bad_protocol_parameters_are_named():
+    with pytest.raises(BenchError, match="unknown parameter 'taux'"):
+        loo.resolve_params({"taux": 3})
+    with pytest.raises(BenchError, match="tau must be int"):
+        loo.resolve_params({"tau": "3"})
+    with pytest.raises(BenchError, match="candidates must be"):
+        loo.resolve_params({"candidates": "some"})

@@ -1,0 +1,138 @@
+"""Trial ids, seeding/determinism on CPU, failure capture, and the built-in methods' interface."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.config import resolve_options, variant_label
+from benchmark.errors import BenchError
+from benchmark.method import Method
+from benchmark.protocols import loo
+from benchmark.registry import get_method, registry
+from benchmark.runner import Planned, execute
+from benchmark.store import ResultStore
+from benchmark.trial import TrialSpec, run_trial
+from tests.conftest import synthetic
+
+PARAMS = loo.resolve_params({"tau": 5, "n_negatives": 20})
+
+
+@pytest.fixture(scope="module")
+def data():
+    inter = synthetic(n_users=40, n_items=60, n_rows=1500)
+    return inter, loo.build(inter, PARAMS)
+
+
+def spec_for(name: str, split, seed: int = 0, budget: str = "quick", **opts) -> TrialSpec:
+    cls = get_method(name)
+    options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
+                                       {k: str(v) for k, v in opts.items()})
+    return TrialSpec(method=name, method_version=cls.version, origin="test", options=options,
+                     variant=variant_label(changed), budget=budget, dataset="ml-100k", protocol="loo",
+                     split_hash=split.hash, seed=seed, changed=changed)
+
+
+def test_trial_id_changes_with_every_field(data):
+    _, split = data
+    base = spec_for("dssm", split)
+    ids = {base.trial_id}
+    for change in ({"seed": 1}, {"method_version": "2"}, {"split_hash": "x"}, {"dataset": "other"},
+                   {"protocol": "cold"}, {"budget": "paper"}, {"options": dict(base.options, lr=0.5)},
+                   {"method": "dssm2"}):
+        ids.add(replace(base, **change).trial_id)
+    assert len(ids) == 9
+    assert spec_for("dssm", split).trial_id == base.trial_id
+
+
+def test_options_variant_and_errors():
+    cls = get_method("dssm")
+    options, changed = resolve_options("dssm", cls.defaults, {}, {"lr": "0.01", "epochs": "20"})
+    assert options["lr"] == 0.01 and changed == {"lr": 0.01}  # epochs=20 is the default: no variant
+    assert variant_label(changed) == "lr=0.01"
+    with pytest.raises(BenchError, match="unknown option of method 'dssm'"):
+        resolve_options("dssm", cls.defaults, {}, {"lrr": "1"})
+    with pytest.raises(BenchError, match="expected an integer"):
+        resolve_options("dssm", cls.defaults, {}, {"epochs": "many"})
+
+
+@pytest.mark.parametrize("name", ["random", "popular", "bpr-mf", "dssm"])
+def test_same_seed_gives_identical_metrics_on_cpu(data, name):
+    inter, split = data
+    spec = spec_for(name, split)
+    r1, v1 = run_trial(spec, get_method(name), split, inter, torch.device("cpu"))
+    r2, v2 = run_trial(spec, get_method(name), split, inter, torch.device("cpu"))
+    assert r1["status"] == "ok", r1.get("traceback")
+    assert r1["metrics"] == r2["metrics"]
+    np.testing.assert_array_equal(v1["test.s"], v2["test.s"])
+    for part in ("valid", "test"):
+        n = len(split.part(part)["user"])
+        assert len(v1[f"{part}.hr@10"]) == n and len(v1[f"{part}.e"]) == n
+    assert r1["protocol"]["split_hash"] == split.hash and r1["env"]["torch"] == torch.__version__
+
+
+def test_random_is_at_chance_level_and_popular_uses_training_rows(data):
+    inter, split = data
+    rec, _ = run_trial(spec_for("random", split), get_method("random"), split, inter, torch.device("cpu"))
+    n_cand = split.part("test")["cand_mask"].sum(1).mean()
+    assert abs(rec["metrics"]["test"]["all"]["hr@10"] - 10 / n_cand) < 0.15
+    pop = get_method("popular")({}, _ctx())
+    from benchmark.trial import train_data
+
+    pop.fit(train_data(split, inter, torch.device("cpu")))
+    tr = split.part("train")
+    expected = np.bincount(tr["item"][tr["label"] == 1], minlength=inter.n_items)
+    np.testing.assert_array_equal(pop.counts.numpy(), expected)
+
+
+def _ctx():
+    from benchmark.method import TrialContext
+
+    return TrialContext(device=torch.device("cpu"), seed=0, budget="quick", generator=torch.Generator(),
+                        validate=lambda m: 0.0, progress=lambda it, d: iter(it))
+
+
+class Exploding(Method):
+    name = "exploding"
+
+    def fit(self, data):
+        raise RuntimeError("boom")
+
+    def score(self, batch):
+        raise AssertionError
+
+
+def test_a_failing_trial_is_recorded_and_the_run_goes_on(data, tmp_path):
+    inter, split = data
+    bad = replace(spec_for("random", split), method="exploding")
+    good = spec_for("popular", split)
+    store = ResultStore(tmp_path)
+    summary = execute([Planned(bad, Exploding, split, inter), Planned(good, get_method("popular"), split, inter)],
+                      store, torch.device("cpu"), show_progress=False)
+    assert (summary.ok, summary.failed) == (1, 1)
+    records = {rec["method"]["name"]: rec for _, rec in store.records()}
+    assert records["exploding"]["status"] == "failed" and "boom" in records["exploding"]["error"]
+    assert records["popular"]["status"] == "ok"
+    again = execute([Planned(good, get_method("popular"), split, inter)], store, torch.device("cpu"),
+                    show_progress=False)
+    assert (again.skipped, again.ok) == (1, 0)
+
+
+def test_builtins_come_from_the_entry_point_group():
+    reg = registry()
+    for name in ("random", "popular", "bpr-mf", "dssm"):
+        assert reg[name].builtin and reg[name].origin.startswith("promo-bench")
+    with pytest.raises(BenchError, match="did you mean 'dssm'"):
+        get_method("dsm")
+
+
+def test_a_broken_plugin_is_unavailable_not_fatal():
+    from benchmark.registry import MethodEntry
+
+    entry = MethodEntry("broken", "no_such_module_xyz:Thing", "fake-plugin 1.0", builtin=False)
+    with pytest.raises(BenchError, match="unavailable: ModuleNotFoundError"):
+        entry.load()
+    assert "ModuleNotFoundError" in entry.error
