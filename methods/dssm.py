@@ -1,16 +1,6 @@
-"""DSSM two-tower model of ID plus content features (``dssm``): the base of PROMO's backbone.
+"""DSSM two-tower model of ID plus content features (``dssm``), as in PROMO's released backbone.
 
-Paper: P.-S. Huang, X. He, J. Gao, L. Deng, A. Acero, L. Heck, "Learning Deep Structured Semantic
-Models for Web Search using Clickthrough Data", CIKM 2013. Reference implementation for this
-variant: PROMO's released code (briyanii/PROMO @ 1bfb2bb, ``DSSM`` towers; promo-spec.md section 3),
-where each tower is a linear map without bias of [ID embedding ; linear map of the features].
-
-Defaults follow the release: d = 16; user tower u = W_u [e_u ; F_u x_u]; item tower
-v_i = W_v [e_i ; F_i x_i]; score <u, v_i>; BCE-with-logits on the labelled training rows
-(positives and explicit negatives, no sampled negatives); Adam (0.9, 0.98), lr 1e-3, batch 128;
-l2_emb = 0.01 times the un-squared norm of the two ID tables; Xavier-normal init; 20 epochs keeping
-the epoch with the best validation HR@10. Changes: none to the model; "patience" is exposed
-(default 20 = the released behaviour of running every epoch) so quick runs can stop early.
+Method card (paper, defaults, what we changed and why): docs/methods/dssm.md.
 """
 
 from __future__ import annotations
@@ -81,7 +71,8 @@ class DSSM(Method):
             if stopper.step(self.ctx.validate(self)):
                 break
         stopper.restore()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses]}
+        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
+                "train_rows_seen": train.n_rows * stopper.epochs}
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()

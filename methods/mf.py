@@ -1,17 +1,6 @@
-"""BPR matrix factorisation (``bpr-mf``).
+"""BPR matrix factorisation (``bpr-mf``): Rendle et al., UAI 2009; reference implementation RecBole's ``BPR``.
 
-Paper: S. Rendle, C. Freudenthaler, Z. Gantner, L. Schmidt-Thieme, "BPR: Bayesian Personalized
-Ranking from Implicit Feedback", UAI 2009. Reference implementation: RecBole's
-``recbole/model/general_recommender/bpr.py`` (RUCAIBox/RecBole).
-
-Defaults (RecBole's BPR where it has one): embedding size 64, Adam lr 1e-3, one uniformly drawn
-negative item per training positive, Xavier-normal initialisation. Changes, and why:
-- trained on the ``loo`` training positives only (explicit negatives are not used: BPR is
-  implicit-feedback by definition);
-- negatives are drawn uniformly from all items without excluding the user's positives (a
-  collision is rare on ML-100K, and excluding them would need a per-user set on the device);
-- a small L2 weight (1e-5) on the batch's embeddings, as in Rendle's regularised objective;
-- early stopping on validation HR@10 (patience 10), evaluated each epoch, as every method here.
+Method card (paper, defaults, what we changed and why): docs/methods/bpr-mf.md.
 """
 
 from __future__ import annotations
@@ -62,7 +51,8 @@ class BPRMF(Method):
             if stopper.step(self.ctx.validate(self)):
                 break
         stopper.restore()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses], "n_train_positives": int(len(positives))}
+        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses], "n_train_positives": int(len(positives)),
+                "train_rows_seen": int(len(positives)) * stopper.epochs}
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         eu = self.user_emb(batch["user"])  # (B, d)

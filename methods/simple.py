@@ -1,11 +1,6 @@
 """Reference points with no learning: ``random`` and ``popular``.
 
-random: uniform random scores (seeded). Its expected metrics are chance level, which makes it the
-floor every table needs.
-
-popular: the number of positives each item has in the *training rows only* (never validation or
-test events, never the whole log). Cold items by definition have few, so this is the
-popularity-bias yardstick of the cold-start literature (baselines.md, B11).
+Method card (paper, defaults, what we changed and why): docs/methods/random.md and docs/methods/popular.md.
 """
 
 from __future__ import annotations
