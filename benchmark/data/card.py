@@ -1,0 +1,68 @@
+"""Dataset cards: the declarative TOML files under the top-level ``datasets/`` folder."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cards_dir() -> Path:
+    """``$PROMO_BENCH_CARDS`` or the repository's ``datasets/`` folder."""
+    return Path(os.environ.get("PROMO_BENCH_CARDS", REPO_ROOT / "datasets"))
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    name: str
+    title: str
+    path: Path
+    source: dict[str, Any]
+    labels: dict[str, Any]
+    features: dict[str, Any]
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def protocol_defaults(self, protocol: str) -> dict[str, Any]:
+        if protocol not in self.protocols:
+            raise BenchError(f"{self.path}: no [protocols.{protocol}] section; protocols in this card: "
+                             f"{', '.join(sorted(self.protocols)) or '(none)'}")
+        return dict(self.protocols[protocol])
+
+
+_REQUIRED = ("name", "source", "labels", "features")
+
+
+def load_card(path: Path) -> DatasetCard:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise BenchError(f"{path}: dataset card not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{path}: not valid TOML ({exc})") from None
+    for key in _REQUIRED:
+        if key not in raw:
+            raise BenchError(f"{path}: missing required key {key!r} (expected {', '.join(_REQUIRED)})")
+    if raw["name"] != path.stem:
+        raise BenchError(f"{path}: name = {raw['name']!r} must match the file name {path.stem!r}")
+    return DatasetCard(name=raw["name"], title=raw.get("title", raw["name"]), path=path, source=raw["source"],
+                       labels=raw["labels"], features=raw["features"], protocols=raw.get("protocols", {}))
+
+
+def list_cards() -> list[str]:
+    folder = cards_dir()
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def get_card(name: str) -> DatasetCard:
+    names = list_cards()
+    if name not in names:
+        raise BenchError(f"unknown dataset {name!r}; known datasets: {', '.join(names) or '(none)'} "
+                         f"(cards are read from {cards_dir()})")
+    return load_card(cards_dir() / f"{name}.toml")
