@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default results/)")
     run.add_argument("--data-dir", default=None, help="folder with one dataset's files (needs one --dataset)")
     run.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="method option")
+    run.add_argument("--protocol-set", action="append", default=[], metavar="PROTOCOL.KEY=VALUE",
+                     help="split parameter, e.g. loo.candidates=all (changes the split hash)")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
@@ -88,6 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.env import resolve_device
+    from benchmark.protocols import parse_protocol_options
     from benchmark.report.collect import aggregate, collect
     from benchmark.report.tables import write_report
     from benchmark.runner import execute, plan, select_datasets, select_methods
@@ -97,11 +100,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     methods = select_methods(args.method, args.all)
     datasets = select_datasets(args.dataset, args.data_dir)
+    protocol_options = parse_protocol_options(parse_set_options(args.protocol_set, "--protocol-set", "PROTOCOL"))
     planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
-                   args.data_dir)
+                   args.data_dir, protocol_options)
     print(f"planned {len(planned)} trials ({len(methods)} methods x {len(datasets)} datasets x "
           f"{args.seeds} seeds) on {device}; results in {store.root}", file=sys.stderr)
-    summary = execute(planned, store, device, show_progress=not args.no_progress, force=args.force)
+    show = not args.no_progress and sys.stderr.isatty()
+    summary = execute(planned, store, device, show_progress=show, force=args.force)
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored", file=sys.stderr)
     if args.all:
         agg, failed = (lambda f: (aggregate(f[0]), f[1]))(collect(store))

@@ -44,17 +44,16 @@ def parse_value(raw: str, default: Any, where: str) -> Any:
     return raw
 
 
-def parse_set_options(items: list[str]) -> dict[str, dict[str, str]]:
+def parse_set_options(items: list[str], flag: str = "--set", what: str = "METHOD") -> dict[str, dict[str, str]]:
     """Split ``["promo.audit_leak=true", ...]`` into ``{"promo": {"audit_leak": "true"}}`` (values still raw)."""
     out: dict[str, dict[str, str]] = {}
     for item in items:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise BenchError(f"--set {item!r}: expected METHOD.KEY=VALUE, for example dssm.epochs=5")
-        key, value = item.split("=", 1)
-        method, opt = key.split(".", 1)
-        if not method or not opt:
-            raise BenchError(f"--set {item!r}: expected METHOD.KEY=VALUE, for example dssm.epochs=5")
-        out.setdefault(method, {})[opt] = value
+        key = item.split("=", 1)[0]
+        owner, _, opt = key.partition(".")
+        if "=" not in item or not owner or not opt:
+            raise BenchError(f"{flag} {item!r}: expected {what}.KEY=VALUE, for example "
+                             f"{'dssm.epochs=5' if what == 'METHOD' else 'loo.candidates=all'}")
+        out.setdefault(owner, {})[opt] = item.split("=", 1)[1]
     return out
 
 

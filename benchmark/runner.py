@@ -71,8 +71,19 @@ def select_datasets(names: list[str] | None, data_dir: str | None) -> list[str]:
     return chosen
 
 
+def provided(inter: Interactions) -> frozenset[str]:
+    """Capabilities a dataset + split offer, checked against each method's ``requires``."""
+    have = {"history", "feedback"}  # every loo split carries causal windows
+    if inter.item_features.shape[1]:
+        have.add("item_features")
+    if inter.user_features.shape[1]:
+        have.add("user_features")
+    return frozenset(have)
+
+
 def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, seeds: int, budget: str,
-         set_options: dict[str, dict[str, str]], data_dir: str | None = None) -> list[Planned]:
+         set_options: dict[str, dict[str, str]], data_dir: str | None = None,
+         protocol_options: dict[str, dict[str, Any]] | None = None) -> list[Planned]:
     if budget not in BUDGETS:
         raise BenchError(f"--budget {budget!r}: expected one of {', '.join(BUDGETS)}")
     if seeds < 1:
@@ -91,8 +102,12 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
             users = {m: c for m, c in classes.items() if protocol in c.protocols}
             if not users:
                 continue
-            split, _ = get_split(inter, protocol)
+            split, _ = get_split(inter, protocol, (protocol_options or {}).get(protocol))
             for name, cls in users.items():
+                missing = set(cls.requires) - provided(inter)
+                if missing:
+                    raise BenchError(f"method {name!r} requires {', '.join(sorted(missing))}, which dataset "
+                                     f"{dataset!r} does not provide")
                 options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
                                                    set_options.get(name, {}))
                 origin = registry()[name].origin

@@ -37,6 +37,24 @@ def embedded_available():
         pytest.skip("recbole is not installed, so the embedded ML-100K is absent")
 
 
+GENRE_FLAGS = "|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
+
+
+@pytest.fixture
+def tiny_grouplens(tmp_path) -> Path:
+    """A few rows in the official GroupLens ML-100K formats (tab data, '|' latin-1 items and users)."""
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    ratings = [(1, 1, 5, 100), (1, 2, 3, 101), (2, 1, 4, 100), (2, 3, 5, 105), (3, 2, 4, 90), (1, 3, 4, 120),
+               (3, 4, 2, 130), (2, 4, 4, 130), (1, 4, 5, 140), (3, 1, 5, 150), (3, 3, 4, 150), (2, 2, 1, 160)]
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in ratings))
+    items = [f"1|Toy Story (1995)|01-Jan-1995||http://x{GENRE_FLAGS}", f"2|Caf\u00e9 (1971)|01-Jan-1998||http://x{GENRE_FLAGS}",
+             f"3|unknown||||1" + "|0" * 18, f"4|Old (1925)|01-Jan-1925||http://x{GENRE_FLAGS}"]
+    (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
+    (folder / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n3|15|M|student|00000\n")
+    return folder
+
+
 def synthetic(n_users: int = 30, n_items: int = 40, n_rows: int = 900, seed: int = 0, tie_every: int = 3,
               dataset: str = "ml-100k") -> Interactions:
     """A random log with many same-timestamp bursts (every ``tie_every`` rows share a time)."""

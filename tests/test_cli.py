@@ -76,6 +76,8 @@ def test_variant_runs_stay_apart_in_the_report(tmp_path, grouplens_dir):
     (["run", "--method", "popular", "--dataset", "ml-10x"], "unknown dataset 'ml-10x'"),
     (["run", "--method", "popular", "--device", "tpu"], "expected auto, cpu, cuda or cuda:N"),
     (["run"], "give --all or --method"),
+    (["run", "--method", "popular", "--protocol-set", "loo.nope=1"], "--protocol-set loo.nope: unknown parameter"),
+    (["run", "--method", "popular", "--protocol-set", "loo.tau=many"], "expected an integer"),
     (["report", "--format", "pdf"], "unsupported pdf"),
 ])
 def test_bad_input_gets_one_clear_message(args, message, tmp_path, capsys):
@@ -83,6 +85,17 @@ def test_bad_input_gets_one_clear_message(args, message, tmp_path, capsys):
                         ["--results", str(tmp_path / "r"), "--out", str(tmp_path / "o")]))
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_protocol_option_gives_another_split(tmp_path, grouplens_dir):
+    results = tmp_path / "r"
+    base = ["run", "--method", "popular", "--dataset", "ml-100k", "--data-dir", str(grouplens_dir), "--seeds", "1",
+            "--results", str(results), "--no-progress"]
+    assert main(base) == 0
+    assert main(base + ["--protocol-set", "loo.candidates=all"]) == 0
+    records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert len({r["protocol"]["split_hash"] for r in records}) == 2
+    assert {r["protocol"]["params"]["candidates"] for r in records} == {"existing", "all"}
 
 
 def test_bad_data_dir_and_unwritable_results(tmp_path, capsys):

@@ -49,16 +49,16 @@ def test_real_loo_split_has_the_recorded_shape(grouplens_dir):
     assert m["tie_excluded_window_entries"]["history"] > 0  # ML-100K has same-second bursts
 
 
-@pytest.fixture
-def small_grouplens(tmp_path, grouplens_dir) -> Path:
-    """The real files, with u.data cut to its first 500 lines (fast to break)."""
-    folder = tmp_path / "ml-100k"
-    folder.mkdir()
-    for name in ("u.item", "u.user"):
-        shutil.copy(grouplens_dir / name, folder / name)
-    lines = (grouplens_dir / "u.data").read_text().splitlines()[:500]
-    (folder / "u.data").write_text("\n".join(lines) + "\n")
-    return folder
+def test_tiny_official_format_fixture_is_read_and_labelled(tiny_grouplens):
+    inter = load_dataset("ml-100k", tiny_grouplens)
+    assert len(inter) == 12 and inter.n_users == 3 and inter.n_items == 4
+    assert inter.label.tolist() == [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    names = inter.item_feature_names
+    row = dict(zip(names, inter.item_features[1]))  # item "2": year from the title, not the 1998 re-release
+    assert row["year1970-1979"] == 1 and row["genre=Animation"] == 1
+    assert inter.item_features[2, names.index("yearmissing")] == 1
+    assert inter.item_features[3, names.index("year<1930")] == 1
+    assert inter.user_features[2, inter.user_feature_names.index("age<18")] == 1
 
 
 def _break(path: Path, line_no: int, new: str, encoding: str = "utf-8") -> None:
@@ -67,28 +67,28 @@ def _break(path: Path, line_no: int, new: str, encoding: str = "utf-8") -> None:
     path.write_text("\n".join(lines) + "\n", encoding=encoding)
 
 
-def test_bad_rating_names_file_line_and_field(small_grouplens):
-    _break(small_grouplens / "u.data", 17, "196\t242\tthree\t881250949")
-    with pytest.raises(BenchError, match=r"u\.data, line 17, field 'rating': expected a number, got 'three'"):
-        load_dataset("ml-100k", small_grouplens)
+def test_bad_rating_names_file_line_and_field(tiny_grouplens):
+    _break(tiny_grouplens / "u.data", 7, "196\t242\tthree\t881250949")
+    with pytest.raises(BenchError, match=r"u\.data, line 7, field 'rating': expected a number, got 'three'"):
+        load_dataset("ml-100k", tiny_grouplens)
 
 
-def test_wrong_field_count_is_reported(small_grouplens):
-    _break(small_grouplens / "u.data", 3, "196\t242\t3")
-    with pytest.raises(BenchError, match=r"u\.data"):
-        load_dataset("ml-100k", small_grouplens)
+def test_wrong_field_count_is_reported(tiny_grouplens):
+    _break(tiny_grouplens / "u.data", 3, "196\t242\t3")
+    with pytest.raises(BenchError, match=r"u\.data, line 3: too few fields; expected 4 tab-separated fields"):
+        load_dataset("ml-100k", tiny_grouplens)
 
 
-def test_unknown_occupation_is_reported(small_grouplens):
-    _break(small_grouplens / "u.user", 2, "2|53|F|astronaut|94043", encoding="latin-1")
+def test_unknown_occupation_is_reported(tiny_grouplens):
+    _break(tiny_grouplens / "u.user", 2, "2|53|F|astronaut|94043", encoding="latin-1")
     with pytest.raises(BenchError, match=r"u\.user, field 'occupation': unexpected value 'astronaut'"):
-        load_dataset("ml-100k", small_grouplens)
+        load_dataset("ml-100k", tiny_grouplens)
 
 
-def test_missing_file_and_empty_folder(small_grouplens, tmp_path):
-    (small_grouplens / "u.user").unlink()
+def test_missing_file_and_empty_folder(tiny_grouplens, tmp_path):
+    (tiny_grouplens / "u.user").unlink()
     with pytest.raises(BenchError, match=r"u\.user: file not found"):
-        load_dataset("ml-100k", small_grouplens)
+        load_dataset("ml-100k", tiny_grouplens)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(BenchError, match="no MovieLens-100K files found"):

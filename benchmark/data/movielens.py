@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchmark.data.card import DatasetCard
 from benchmark.data.interactions import Interactions, dense_ids
-from benchmark.data.tables import numeric_column, read_delimited, require_columns
+from benchmark.data.tables import numeric_column, read_delimited, require_columns, require_complete
 from benchmark.errors import BenchError
 
 # ---------------------------------------------------------------- RecBole atomic files
@@ -57,8 +57,7 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
     data_path, item_path, user_path = folder / "u.data", folder / "u.item", folder / "u.user"
     data = read_delimited(data_path, "\t", ["user", "item", "rating", "timestamp"], header=False,
                           expected="user<TAB>item<TAB>rating<TAB>timestamp, no header")
-    if data.shape[1] != 4 or data.isna().any().any():
-        raise BenchError(f"{data_path}: expected 4 tab-separated fields per line (user, item, rating, timestamp)")
+    require_complete(data, data_path, "4 tab-separated fields (user, item, rating, timestamp)", header=False)
     ratings = pd.DataFrame({
         "user": data["user"].str.strip(), "item": data["item"].str.strip(),
         "rating": numeric_column(data, "rating", data_path, header=False),
@@ -67,8 +66,7 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
     item = read_delimited(item_path, "|", item_cols, header=False, encoding="latin-1",
                           expected=f"{len(item_cols)} '|'-separated fields (id|title|release date|video|url|"
                                    f"{len(genres)} genre flags), latin-1")
-    if item[item_cols[-1]].isna().any() or item.shape[1] != len(item_cols):
-        raise BenchError(f"{item_path}: expected {len(item_cols)} '|'-separated fields per line")
+    require_complete(item, item_path, f"{len(item_cols)} '|'-separated fields", header=False)
     flags = np.stack([numeric_column(item, f"g{k}", item_path, header=False, integer=True)
                       for k in range(len(genres))], axis=1)
     # The film's year is the "(YYYY)" at the end of the title (as RecBole's atomic file has it); the
@@ -79,6 +77,7 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
                           "genres": [tuple(g for g, f in zip(genres, row) if f) for row in flags.tolist()]})
     user = read_delimited(user_path, "|", ["user", "age", "gender", "occupation", "zip"], header=False,
                           expected="id|age|gender|occupation|zip")
+    require_complete(user, user_path, "5 '|'-separated fields (id|age|gender|occupation|zip)", header=False)
     users = pd.DataFrame({"user": user["user"].str.strip(),
                           "age": numeric_column(user, "age", user_path, header=False, integer=True),
                           "gender": user["gender"].str.strip(), "occupation": user["occupation"].str.strip()})

@@ -51,3 +51,12 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path, *, header: bool
                              f"got {frame[column].iloc[row]!r}")
         return arr.astype(np.int64)
     return arr
+
+
+def require_complete(frame: pd.DataFrame, path: Path, expected: str, *, header: bool) -> None:
+    """A line with too few fields leaves the last column empty: report its line number."""
+    last = frame.iloc[:, -1]
+    short = np.flatnonzero((last.isna() | (last.astype(str).str.len() == 0)).to_numpy())
+    if len(short):
+        line = int(short[0]) + 1 + int(header)
+        raise BenchError(f"{path}, line {line}: too few fields; expected {expected}")

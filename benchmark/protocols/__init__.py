@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import parse_value
 from benchmark.data.card import get_card
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
@@ -35,3 +36,17 @@ def get_split(inter: Interactions, protocol: str, overrides: dict[str, Any] | No
     split = module.build(inter, params)
     split.save(path)
     return split, False
+
+
+def parse_protocol_options(raw: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Typed ``--protocol-set loo.KEY=VALUE`` overrides (types from each protocol's defaults)."""
+    out: dict[str, dict[str, Any]] = {}
+    for protocol, values in raw.items():
+        if protocol not in PROTOCOLS:
+            raise BenchError(f"--protocol-set {protocol}.…: unknown protocol; implemented: {', '.join(PROTOCOLS)}")
+        defaults = PROTOCOLS[protocol].DEFAULTS
+        for key, value in values.items():
+            if key not in defaults:
+                raise BenchError(f"--protocol-set {protocol}.{key}: unknown parameter; known: {', '.join(defaults)}")
+            out.setdefault(protocol, {})[key] = parse_value(value, defaults[key], f"--protocol-set {protocol}.{key}")
+    return out
