@@ -183,9 +183,9 @@ def test_the_leak_checks_catch_an_inclusive_window():
     u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
     pos = np.arange(len(u))
     p = y == 1
-    index = CausalIndex(i[p], u[p], pos[p], inter.n_items, t)
-    leaky = index.window(i[p], t[p], pos[p], 10, inclusive=True)
-    strict = index.window(i[p], t[p], pos[p], 10)
+    index = CausalIndex(i[p], u[p], pos[p], t[p], inter.n_items)
+    leaky = index.window(i[p], t[p], 10, pos[p], inclusive=True)
+    strict = index.window(i[p], t[p], 10, pos[p])
     own_leaky = np.any((leaky.values == u[p][:, None]) & leaky.mask, axis=1)
     assert own_leaky.all(), "inclusive windows hold the current user for every positive row"
     own_strict = np.any((strict.values == u[p][:, None]) & strict.mask, axis=1)

@@ -7,7 +7,7 @@ order. Every statistic (cold/warm status, item existence, windows) comes from tr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from benchmark.protocols.split import PARTS, Split
 from benchmark.protocols.windows import CausalIndex
 
 NAME = "loo"
-VERSION = "1"  # bump when the split's semantics change: it is part of the split hash
+VERSION = "2"  # bump when the split's semantics change: it is part of the split hash
 DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "candidates": "existing", "history_len": 50,
                             "feedback_len": 10, "split_seed": 0}
 MIN_POSITIVES = 3  # users with fewer positives give all their rows to training and no event
@@ -72,6 +72,56 @@ def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.
     return cand, mask
 
 
+WindowMaker = Callable[[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple], dict[str, np.ndarray]]
+WINDOW_ARRAYS = ("hist", "hist_mask", "fb_pos", "fb_pos_mask", "fb_neg", "fb_neg_mask")
+
+
+def _window_maker(u: np.ndarray, i: np.ndarray, t: np.ndarray, pos: np.ndarray, pos_rows: np.ndarray,
+                  neg_rows: np.ndarray, n_users: int, n_items: int, params: dict[str, Any], ties: dict[str, int],
+                  inclusive: bool) -> WindowMaker:
+    """One code path for every window: the user's positive items, the item's positive and negative users."""
+    hist_index = CausalIndex(u[pos_rows], i[pos_rows], pos[pos_rows], t[pos_rows], n_users)
+    fbp_index = CausalIndex(i[pos_rows], u[pos_rows], pos[pos_rows], t[pos_rows], n_items)
+    fbn_index = CausalIndex(i[neg_rows], u[neg_rows], pos[neg_rows], t[neg_rows], n_items)
+    L, k = params["history_len"], params["feedback_len"]
+
+    def make(prefix: str, users: np.ndarray, items: np.ndarray, times: np.ndarray, positions: np.ndarray,
+             shape: tuple) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        h = hist_index.window(users, times, L, positions, inclusive=inclusive)
+        out[f"{prefix}/hist"], out[f"{prefix}/hist_mask"] = h.values, h.mask
+        ties["history"] += h.tie_excluded
+        rep = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        for name, key, index in (("feedback_pos", "fb_pos", fbp_index), ("feedback_neg", "fb_neg", fbn_index)):
+            w = index.window(items.ravel(), np.repeat(times, rep), k, np.repeat(positions, rep), inclusive=inclusive)
+            out[f"{prefix}/{key}"] = w.values.reshape(*shape, k)
+            out[f"{prefix}/{key}_mask"] = w.mask.reshape(*shape, k)
+            ties[name] += w.tie_excluded
+        return out
+
+    return make
+
+
+def audit_windows(inter: Interactions, split: Split) -> dict[str, np.ndarray]:
+    """The windows as PROMO's released code built them (promo-spec section 11, traps 1 and 2).
+
+    Built from *every* labelled row of the log (held-out events included) and up to and *including*
+    the query's own position, so a positive row's item feedback holds its own user and its user
+    history holds its own item. For the ``audit_leak`` option only; never used by default.
+    """
+    order = np.argsort(inter.time, kind="stable")
+    u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
+    pos = np.arange(len(u), dtype=np.int64)
+    make = _window_maker(u, i, t, pos, y == 1, y == 0, inter.n_users, inter.n_items, split.meta["params"],
+                         {"history": 0, "feedback_pos": 0, "feedback_neg": 0}, inclusive=True)
+    tr = split.part("train")
+    out = make("train", tr["user"], tr["item"], tr["time"], tr["pos"], (len(tr["user"]),))
+    for part in PARTS:
+        ev = split.part(part)
+        out.update(make(part, ev["user"], ev["cand"], ev["time"], ev["pos"], ev["cand"].shape))
+    return out
+
+
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
     n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
     order = np.argsort(inter.time, kind="stable")  # total order: (time, original row)
@@ -102,30 +152,14 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     for uu, ii in zip(u[y == 1].tolist(), i[y == 1].tolist()):
         user_pos[uu].add(ii)
 
-    hist_index = CausalIndex(u[tr_pos_rows], i[tr_pos_rows], pos[tr_pos_rows], n_users, t)
-    fbp_index = CausalIndex(i[tr_pos_rows], u[tr_pos_rows], pos[tr_pos_rows], n_items, t)
     tr_neg_rows = train & (y == 0)
-    fbn_index = CausalIndex(i[tr_neg_rows], u[tr_neg_rows], pos[tr_neg_rows], n_items, t)
-    L, k = params["history_len"], params["feedback_len"]
     ties = {"history": 0, "feedback_pos": 0, "feedback_neg": 0}
-
-    def windows(prefix: str, users, items, times, positions, shape) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        h = hist_index.window(users, times, positions, L)
-        out[f"{prefix}/hist"], out[f"{prefix}/hist_mask"] = h.values, h.mask
-        ties["history"] += h.tie_excluded
-        rep = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        for name, index in (("feedback_pos", fbp_index), ("feedback_neg", fbn_index)):
-            w = index.window(items.ravel(), np.repeat(times, rep), np.repeat(positions, rep), k)
-            key = "fb_pos" if name == "feedback_pos" else "fb_neg"
-            out[f"{prefix}/{key}"] = w.values.reshape(*shape, k)
-            out[f"{prefix}/{key}_mask"] = w.mask.reshape(*shape, k)
-            ties[name] += w.tie_excluded
-        return out
+    windows = _window_maker(u, i, t, pos, tr_pos_rows, tr_neg_rows, n_users, n_items, params, ties, inclusive=False)
 
     arrays: dict[str, np.ndarray] = {
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
         "train/label": y[train].astype(np.int8), "train/time": t[train], "train/pos": pos[train],
+        "train/value": inter.value[order][train],
         "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": is_cold,
         "item/first_train_time": first_time,
     }
