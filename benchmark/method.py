@@ -55,6 +55,11 @@ class TrialContext:
     generator: torch.Generator  # CPU generator seeded with the trial seed, for shuffles and sampling
     validate: Callable[["Method"], float]  # validation HR@10 of the method as it is now
     progress: Callable[[Iterable[Any], str], Iterator[Any]]  # wraps an epoch loop in a progress bar
+    # fitted(name, overrides): registered method NAME with these option overrides, fitted on this trial's
+    # split and seed -- trained once, cached, and shared (pretrained backbones). Call it before using any
+    # randomness: afterwards the trial's RNGs are reseeded, so a cache hit and a miss give the same result.
+    fitted: Callable[[str, dict[str, Any]], "Method"]
+    audit: bool = False  # True when this trial's windows are the released code's leaky ones
 
 
 class Method(abc.ABC):
@@ -70,11 +75,15 @@ class Method(abc.ABC):
     protocols: ClassVar[frozenset[str]] = frozenset({"loo"})
     defaults: ClassVar[dict[str, Any]] = {}
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # A cacheable method (a backbone) implements get_state/set_state; its own trials and every method that
+    # asks ctx.fitted() for it share one fitted copy per (options, split, seed).
+    cacheable: ClassVar[bool] = False
 
     def __init__(self, options: dict[str, Any], ctx: TrialContext) -> None:
         self.options = options
         self.ctx = ctx
         self.device = ctx.device
+        self.fitted_info: dict[str, Any] = {}  # set by the harness when this instance came from ctx.fitted()
 
     @abc.abstractmethod
     def fit(self, data: TrainData) -> dict[str, Any]:
@@ -83,6 +92,14 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scores (B, C) for ``batch['cand']``; called under ``torch.no_grad()``."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Tensors (and JSON-able values) that restore the fitted method; required when ``cacheable``."""
+        raise NotImplementedError(f"method {self.name!r} cannot be cached")
+
+    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
+        """Rebuild the fitted method from ``get_state()``'s output (no training)."""
+        raise NotImplementedError(f"method {self.name!r} cannot be cached")
 
     def warm_up(self, rows: dict[str, torch.Tensor]) -> None:
         """Update item-side parameters on warm-up rows (the ``warmup`` protocol); optional."""

@@ -15,12 +15,13 @@ from benchmark.data.interactions import Interactions
 from benchmark.data.loader import load_dataset
 from benchmark.data.sources import is_present
 from benchmark.errors import BenchError
+from benchmark.fitted import FittedCache
 from benchmark.method import Method
 from benchmark.protocols import PROTOCOLS, get_split
-from benchmark.protocols.split import Split
+from benchmark.protocols.split import Split, cache_root
 from benchmark.registry import get_method, registry
 from benchmark.store import ResultStore
-from benchmark.trial import TrialSpec, run_trial
+from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
 
 BUDGETS = ("quick", "paper")
 
@@ -132,12 +133,17 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
         print(f"{summary.skipped} of {len(planned)} trials already stored in {store.root}; skipping them",
               file=sys.stderr)
     bar = tqdm(todo, desc="trials", disable=not show_progress, dynamic_ncols=True, file=sys.stderr)
+    cache = FittedCache(cache_root() / "fitted")
+    envs: dict[str, TrialEnvironment] = {}
     for p in bar:
         s = p.spec
         label = f"{s.method}{'[' + s.variant + ']' if s.variant else ''} {s.dataset}/{s.protocol} seed={s.seed}"
         bar.set_postfix_str(label)
-        record, vectors = run_trial(s, p.cls, p.split, p.inter, device,
-                                    progress=_epoch_bar if show_progress else (lambda it, d: iter(it)))
+        if p.split.hash not in envs:
+            envs.clear()  # one split's device tensors at a time
+            envs[p.split.hash] = TrialEnvironment(p.split, p.inter, device, cache,
+                                                  progress=_epoch_bar if show_progress else (lambda it, d: iter(it)))
+        record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash])
         path = store.write(record, vectors)
         if record["status"] == "ok":
             summary.ok += 1

@@ -21,9 +21,11 @@ from benchmark import metrics as M
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
-from benchmark.method import Method, TrainData, TrialContext
+from benchmark.fitted import FittedCache
+from benchmark.method import Method, TrialContext
 from benchmark.protocols.split import Split
 from benchmark.tensors import TensorTable
+from benchmark.views import SplitViews
 
 EVAL_BATCH = 256
 
@@ -58,16 +60,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_data(split: Split, inter: Interactions, device: torch.device) -> TrainData:
-    item = split.part("item")
-    return TrainData(
-        train=TensorTable(split.part("train"), device), n_users=inter.n_users, n_items=inter.n_items,
-        user_features=torch.from_numpy(inter.user_features).to(device),
-        item_features=torch.from_numpy(inter.item_features).to(device),
-        item_train_pos_count=torch.from_numpy(item["train_pos_count"]).to(device),
-        item_is_cold=torch.from_numpy(item["is_cold"]).to(device), meta=dict(split.meta))
-
-
 @torch.no_grad()
 def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """(s, e) per event: candidates above and tied with the positive (column 0 of ``cand``)."""
@@ -88,13 +80,67 @@ def _no_progress(it: Iterable[Any], desc: str) -> Iterator[Any]:
     return iter(it)
 
 
+class TrialEnvironment:
+    """What every trial and backbone of one (split, device) shares: device views and the fitted cache."""
+
+    def __init__(self, split: Split, inter: Interactions, device: torch.device, cache: FittedCache | None = None,
+                 progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress) -> None:
+        self.split, self.inter, self.device = split, inter, device
+        self.views = SplitViews(split, inter, device)
+        self.cache = cache if cache is not None else FittedCache(None)
+        self.progress = progress
+
+    def context(self, seed: int, budget: str, audit: bool) -> TrialContext:
+        generator = torch.Generator().manual_seed(seed)
+
+        def validate(m: Method) -> float:
+            s, e = rank_events(m, self.views.events("valid", audit))
+            return float(M.metric_from_counts("hr@10", s, e).mean())
+
+        def fitted(name: str, overrides: dict[str, Any]) -> Method:
+            from benchmark.registry import get_method
+
+            inst, _ = self.fitted(get_method(name), overrides, seed, budget)
+            seed_everything(seed)
+            generator.manual_seed(seed)
+            return inst
+
+        return TrialContext(device=self.device, seed=seed, budget=budget, generator=generator, validate=validate,
+                            progress=self.progress, fitted=fitted, audit=audit)
+
+    def fitted(self, cls: type[Method], overrides: dict[str, Any], seed: int, budget: str,
+               ) -> tuple[Method, dict[str, Any]]:
+        """A fitted ``cls`` with the budget's defaults plus ``overrides``; trained at most once."""
+        options = cls.resolved_defaults(budget)
+        unknown = set(overrides) - set(options)
+        if unknown:
+            raise ValueError(f"method {cls.name!r} has no option(s) {sorted(unknown)}")
+        options.update(overrides)
+        audit = bool(options.get("audit_leak", False))
+
+        def make() -> tuple[Method, Any]:
+            return cls(dict(options), self.context(seed, budget, audit)), self.views.train(audit)
+
+        def fit(inst: Method) -> dict[str, Any]:
+            seed_everything(seed)
+            inst.ctx.generator.manual_seed(seed)
+            return inst.fit(self.views.train(audit))
+
+        inst, info = self.cache.get_or_fit(cls, options, budget, self.split.hash, self.inter.dataset, seed,
+                                           self.device, make, fit)
+        inst.fitted_info = {k: v for k, v in info.items() if k not in ("train_loss", "loss_parts")}
+        return inst, info
+
+
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
               progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
-              ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+              env: TrialEnvironment | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Run one trial; an exception inside the method becomes a 'failed' record, never a crash."""
+    env = env if env is not None else TrialEnvironment(split, inter, device, progress=progress)
+    audit = bool(spec.options.get("audit_leak", False))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {
-        "trial_id": spec.trial_id, "status": "running", "seed": spec.seed, "started": started,
+        "trial_id": spec.trial_id, "status": "running", "seed": spec.seed, "started": started, "audit": audit,
         "method": {"name": spec.method, "version": spec.method_version, "origin": spec.origin,
                    "options": spec.options, "changed": spec.changed, "variant": spec.variant, "budget": spec.budget},
         "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),
@@ -106,24 +152,18 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
     t0 = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    valid_events = TensorTable(split.part("valid"), device)
-    test_events = TensorTable(split.part("test"), device)
     try:
         seed_everything(spec.seed)
-        generator = torch.Generator().manual_seed(spec.seed)
-
-        def validate(m: Method) -> float:
-            s, e = rank_events(m, valid_events)
-            return float(M.metric_from_counts("hr@10", s, e).mean())
-
-        ctx = TrialContext(device=device, seed=spec.seed, budget=spec.budget, generator=generator,
-                           validate=validate, progress=progress)
-        method = cls(dict(spec.options), ctx)
-        fit_info = method.fit(train_data(split, inter, device))
+        if cls.cacheable:
+            method, fit_info = env.fitted(cls, spec.options, spec.seed, spec.budget)
+        else:
+            method = cls(dict(spec.options), env.context(spec.seed, spec.budget, audit))
+            fit_info = method.fit(env.views.train(audit))
         t_fit = time.perf_counter()
         vectors: dict[str, np.ndarray] = {}
         summary: dict[str, Any] = {}
-        for part, events in (("valid", valid_events), ("test", test_events)):
+        for part in ("valid", "test"):
+            events = env.views.events(part, audit)
             s, e = rank_events(method, events)
             per_event = M.all_metrics(s, e)
             cold = events.numpy("cold").astype(bool)

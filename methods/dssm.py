@@ -18,20 +18,22 @@ from benchmark.training import EarlyStopping
 class DSSMNet(nn.Module):
     """The two towers; reused by PROMO's backbone."""
 
-    def __init__(self, n_users: int, n_items: int, n_user_feat: int, n_item_feat: int, dim: int) -> None:
+    def __init__(self, n_users: int, n_items: int, n_user_feat: int, n_item_feat: int, dim: int,
+                 extra_user_dim: int = 0) -> None:
         super().__init__()
         self.user_emb = nn.Embedding(n_users, dim)
         self.item_emb = nn.Embedding(n_items, dim)
         self.user_feat = nn.Linear(n_user_feat, dim)
         self.item_feat = nn.Linear(n_item_feat, dim)
-        self.user_out = nn.Linear(2 * dim, dim, bias=False)
+        self.user_out = nn.Linear(2 * dim + extra_user_dim, dim, bias=False)  # + SASRec's s_u in dssm-sasrec
         self.item_out = nn.Linear(2 * dim, dim, bias=False)
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_normal_(p)
 
-    def user_vec(self, users: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        return self.user_out(torch.cat([self.user_emb(users), self.user_feat(feats)], dim=-1))
+    def user_vec(self, users: torch.Tensor, feats: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [self.user_emb(users), self.user_feat(feats)] + ([extra] if extra is not None else [])
+        return self.user_out(torch.cat(parts, dim=-1))
 
     def item_vec(self, items: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         return self.item_out(torch.cat([self.item_emb(items), self.item_feat(feats)], dim=-1))

@@ -27,11 +27,14 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     results, reports = tmp_path / "results", tmp_path / "reports"
     args = ["run", "--all", "--budget", "quick", "--seeds", "1", "--results", str(results),
             "--report-dir", str(reports), "--device", "cpu", "--no-progress"]
+    from benchmark.registry import registry
+
+    names = sorted(registry())
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
-    assert "done: 4 ok, 0 failed" in first.stderr
+    assert f"done: {len(names)} ok, 0 failed" in first.stderr
     records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
-    assert sorted(r["method"]["name"] for r in records) == ["bpr-mf", "dssm", "popular", "random"]
+    assert sorted(r["method"]["name"] for r in records) == names
     for r in records:
         assert r["status"] == "ok" and r["env"]["device"] == "cpu" and "git_commit" in r["env"]
         assert (results / "ml-100k" / "loo" / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
@@ -50,8 +53,9 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     assert "ml-100k / loo / test / cold targets" in md and "| popular" in md
 
     second = run_cli(*args)
-    assert second.returncode == 0 and "4 of 4 trials already stored" in second.stderr
-    assert "done: 0 ok, 0 failed, 4 already stored" in second.stderr
+    n = len(names)
+    assert second.returncode == 0 and f"{n} of {n} trials already stored" in second.stderr
+    assert f"done: 0 ok, 0 failed, {n} already stored" in second.stderr
 
     status = run_cli("status", "--results", str(results))
     assert status.returncode == 0 and "dssm" in status.stdout
@@ -85,6 +89,20 @@ def test_bad_input_gets_one_clear_message(args, message, tmp_path, capsys):
                         ["--results", str(tmp_path / "r"), "--out", str(tmp_path / "o")]))
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_audit_trials_are_labelled_in_every_table(tmp_path, grouplens_dir):
+    results, out = tmp_path / "r", tmp_path / "out"
+    base = ["run", "--method", "sasrec", "--dataset", "ml-100k", "--data-dir", str(grouplens_dir), "--budget",
+            "quick", "--seeds", "1", "--results", str(results), "--no-progress", "--set", "sasrec.max_len=5"]
+    assert main(base) == 0
+    assert main(base + ["--set", "sasrec.audit_leak=true"]) == 0
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["variant"], r["audit"]) for r in rows} == {("max_len=5", "False"), ("audit_leak=true,max_len=5", "True")}
+    md = (out / "summary.md").read_text()
+    assert "sasrec (AUDIT: leaky windows)" in md
 
 
 def test_protocol_option_gives_another_split(tmp_path, grouplens_dir):

@@ -79,10 +79,10 @@ def test_random_is_at_chance_level_and_popular_uses_training_rows(data):
     rec, _ = run_trial(spec_for("random", split), get_method("random"), split, inter, torch.device("cpu"))
     n_cand = split.part("test")["cand_mask"].sum(1).mean()
     assert abs(rec["metrics"]["test"]["all"]["hr@10"] - 10 / n_cand) < 0.15
-    pop = get_method("popular")({}, _ctx())
-    from benchmark.trial import train_data
+    from benchmark.views import SplitViews
 
-    pop.fit(train_data(split, inter, torch.device("cpu")))
+    pop = get_method("popular")({}, _ctx())
+    pop.fit(SplitViews(split, inter, torch.device("cpu")).train())
     tr = split.part("train")
     expected = np.bincount(tr["item"][tr["label"] == 1], minlength=inter.n_items)
     np.testing.assert_array_equal(pop.counts.numpy(), expected)
@@ -92,7 +92,7 @@ def _ctx():
     from benchmark.method import TrialContext
 
     return TrialContext(device=torch.device("cpu"), seed=0, budget="quick", generator=torch.Generator(),
-                        validate=lambda m: 0.0, progress=lambda it, d: iter(it))
+                        validate=lambda m: 0.0, progress=lambda it, d: iter(it), fitted=None)
 
 
 class Exploding(Method):

@@ -6,9 +6,9 @@ import pandas as pd
 
 from benchmark.store import ResultStore
 
-GROUP = ["dataset", "protocol", "split_hash", "budget", "method", "variant", "split", "subset", "metric"]
-CSV_COLUMNS = ["dataset", "protocol", "method", "variant", "budget", "split", "subset", "metric", "mean", "std",
-               "n_seeds", "n_events", "split_hash"]
+GROUP = ["dataset", "protocol", "split_hash", "budget", "method", "variant", "audit", "split", "subset", "metric"]
+CSV_COLUMNS = ["dataset", "protocol", "method", "variant", "audit", "budget", "split", "subset", "metric", "mean",
+               "std", "n_seeds", "n_events", "split_hash"]
 
 
 def collect(store: ResultStore) -> tuple[pd.DataFrame, list[dict]]:
@@ -21,7 +21,8 @@ def collect(store: ResultStore) -> tuple[pd.DataFrame, list[dict]]:
             continue
         base = {"dataset": rec["dataset"]["name"], "protocol": rec["protocol"]["name"],
                 "split_hash": rec["protocol"]["split_hash"][:12], "budget": rec["method"]["budget"],
-                "method": rec["method"]["name"], "variant": rec["method"].get("variant", ""), "seed": rec["seed"],
+                "method": rec["method"]["name"], "variant": rec["method"].get("variant", ""),
+                "audit": bool(rec.get("audit", False)), "seed": rec["seed"],
                 "trial_id": rec["trial_id"]}
         for split, subsets in rec["metrics"].items():
             for subset, values in subsets.items():

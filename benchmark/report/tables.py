@@ -33,11 +33,13 @@ def markdown(agg: pd.DataFrame, failed: list[dict], split: str = "test") -> str:
             seeds = sorted(set(sub["n_seeds"].astype(int)))
             lines += [f"## {dataset} / {protocol} / {split} / {subset} targets",
                       "", f"{n_events} events; split {shash}; budget {budget}; seeds per row: "
-                          f"{', '.join(map(str, seeds))}; mean ± sample std over seeds.", ""]
+                          f"{', '.join(map(str, seeds))}; mean ± sample std over seeds. Rows marked AUDIT reproduce "
+                          f"the released PROMO code's label leak and are not comparable results.", ""]
             table = []
-            for (method, variant), rows in sub.groupby(["method", "variant"], sort=True):
+            for (method, variant, audit), rows in sub.groupby(["method", "variant", "audit"], sort=True):
                 vals = {r.metric: _cell(r.mean, r.std) for r in rows.itertuples()}
-                table.append([method, variant or "", *[vals.get(m, "") for m in METRICS]])
+                label = f"{method} (AUDIT: leaky windows)" if audit else method
+                table.append([label, variant or "", *[vals.get(m, "") for m in METRICS]])
             lines.append(tabulate(table, headers=["method", "variant", *[METRIC_TITLES[m] for m in METRICS]],
                                   tablefmt="github"))
             lines.append("")

@@ -1,0 +1,65 @@
+"""Fitted-method cache: pretrained backbones are trained once per (method, version, options, budget,
+split, seed) and shared by every trial that needs them, in memory within a run and on disk across runs.
+
+Options include anything that changes a backbone's training data (``audit_leak``), so a leaky
+backbone never serves a clean trial.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from benchmark.config import sha256_json
+from benchmark.method import Method
+
+MEMORY_SLOTS = 16
+
+
+class FittedCache:
+    def __init__(self, disk: Path | None) -> None:
+        self.disk = disk
+        self._memory: OrderedDict[str, tuple[Method, dict[str, Any]]] = OrderedDict()
+
+    @staticmethod
+    def key(cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, seed: int) -> str:
+        return sha256_json({"method": cls.name, "version": cls.version, "options": options, "budget": budget,
+                            "split_hash": split_hash, "seed": seed})
+
+    def get_or_fit(self, cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, dataset: str,
+                   seed: int, device: torch.device, make: Callable[[], tuple[Method, Any]],
+                   fit: Callable[[Method], dict[str, Any]]) -> tuple[Method, dict[str, Any]]:
+        """``make()`` builds (instance, its training data); ``fit(instance)`` trains it on a cache miss."""
+        key = self.key(cls, options, budget, split_hash, seed)
+        mem_key = f"{key}@{device}"
+        if mem_key in self._memory:
+            self._memory.move_to_end(mem_key)
+            inst, info = self._memory[mem_key]
+            return inst, {**info, "cache": "memory"}
+        inst, data = make()
+        path = self.disk / dataset / f"{cls.name}-{key[:24]}.pt" if self.disk is not None else None
+        if path is not None and path.is_file():
+            saved = torch.load(path, map_location=device, weights_only=True)
+            inst.set_state(data, saved["state"])
+            info = {**saved["fit_info"], "cache": f"disk:{path}"}
+        else:
+            info = fit(inst)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+                os.close(fd)
+                try:
+                    torch.save({"state": inst.get_state(), "fit_info": info, "key": key}, tmp)
+                    os.replace(tmp, path)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+            info = {**info, "cache": "trained"}
+        self._memory[mem_key] = (inst, info)
+        while len(self._memory) > MEMORY_SLOTS:
+            self._memory.popitem(last=False)
+        return inst, info

@@ -1,0 +1,139 @@
+"""PROMO's backbone (``dssm-sasrec``, the paper's "Pre-train" row) and its fine-tuned form (``finetune``).
+
+Method cards: docs/methods/dssm-sasrec.md and docs/methods/finetune.md.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.method import Method, TrainData
+from benchmark.training import EarlyStopping
+from methods.dssm import DSSMNet
+from methods.sasrec import SASRec
+
+
+class DSSMSASRec(Method):
+    """Two towers; the user tower also takes the mean-pooled output of a frozen, pretrained ``sasrec``."""
+
+    name = "dssm-sasrec"
+    version = "1"
+    requires = frozenset({"history", "item_features", "user_features"})
+    cacheable = True
+    defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5,
+                "audit_leak": False}
+    budgets = {"quick": {"epochs": 2, "patience": 2}}
+
+    def _build(self, data: TrainData) -> None:
+        self.sasrec: SASRec = self.ctx.fitted("sasrec", {"audit_leak": self.options["audit_leak"]})  # type: ignore
+        self.uf, self.if_ = data.user_features, data.item_features
+        d = self.options["dim"]
+        self.net = DSSMNet(data.n_users, data.n_items, self.uf.shape[1], self.if_.shape[1], d,
+                           extra_user_dim=self.sasrec.options["dim"]).to(self.device)
+
+    @torch.no_grad()
+    def history_vectors(self, hist: torch.Tensor, mask: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """s_u from the frozen SASRec (eval mode, so deterministic and precomputable)."""
+        self.sasrec.net.eval()
+        return torch.cat([self.sasrec.net.pooled(hist[k:k + chunk], mask[k:k + chunk])
+                          for k in range(0, len(hist), chunk)])
+
+    def user_vectors(self, users: torch.Tensor, s_u: torch.Tensor) -> torch.Tensor:
+        return self.net.user_vec(users, self.uf[users], s_u)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self.net.item_vec(items, self.if_[items])
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        self._build(data)
+        train = data.train
+        s_train = self.history_vectors(train["hist"], train["hist_mask"])
+        opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
+        stopper = EarlyStopping(self.net, o["patience"])
+        losses = []
+        for _epoch in self.ctx.progress(range(o["epochs"]), "dssm-sasrec epochs"):
+            self.net.train()
+            total, n = 0.0, 0
+            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
+                u, i = train["user"][idx], train["item"][idx]
+                logits = (self.user_vectors(u, s_train[idx]) * self.item_vectors(i)).sum(-1)
+                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+                loss = loss + o["l2_emb"] * self.net.l2_emb()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total, n = total + loss.item() * len(idx), n + len(idx)
+            losses.append(total / max(n, 1))
+            self.net.eval()
+            if stopper.step(self.ctx.validate(self)):
+                break
+        stopper.restore()
+        self.net.eval()
+        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
+                "train_rows_seen": train.n_rows * stopper.epochs, "sasrec": self.sasrec.fitted_info}
+
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        s_u = self.history_vectors(batch["hist"], batch["hist_mask"])
+        return torch.einsum("bd,bcd->bc", self.user_vectors(batch["user"], s_u), self.item_vectors(batch["cand"]))
+
+    def get_state(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict()}
+
+    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
+        self._build(data)
+        self.net.load_state_dict(state["net"])
+        self.net.eval()
+
+
+class FineTune(DSSMSASRec):
+    """``dssm-sasrec`` with every parameter, SASRec included, trained further on the same rows."""
+
+    name = "finetune"
+    version = "1"
+    cacheable = False
+    defaults = {"lr": 1e-4, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 3, "audit_leak": False}
+    budgets = {"quick": {"epochs": 1, "patience": 1}}
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        base: DSSMSASRec = self.ctx.fitted("dssm-sasrec", {"audit_leak": o["audit_leak"]})  # type: ignore
+        # private copies: the cached backbone serves other trials and must stay untouched
+        self.sasrec = copy.copy(base.sasrec)
+        self.sasrec.net = copy.deepcopy(base.sasrec.net)
+        self.net = copy.deepcopy(base.net)
+        self.uf, self.if_ = data.user_features, data.item_features
+        model = torch.nn.ModuleList([self.net, self.sasrec.net])
+        opt = torch.optim.Adam(model.parameters(), lr=o["lr"], betas=(0.9, 0.98))
+        train = data.train
+        stopper = EarlyStopping(model, o["patience"])
+        model.eval()
+        stopper.step(self.ctx.validate(self))  # epoch 0 = the pretrained backbone, so tuning can only be chosen if it helps
+        losses = []
+        for _epoch in self.ctx.progress(range(o["epochs"]), "finetune epochs"):
+            model.train()
+            total, n = 0.0, 0
+            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
+                u, i = train["user"][idx], train["item"][idx]
+                s_u = self.sasrec.net.pooled(train["hist"][idx], train["hist_mask"][idx])
+                logits = (self.user_vectors(u, s_u) * self.item_vectors(i)).sum(-1)
+                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+                loss = loss + o["l2_emb"] * (self.net.l2_emb() + torch.norm(self.sasrec.net.item_emb.weight))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total, n = total + loss.item() * len(idx), n + len(idx)
+            losses.append(total / max(n, 1))
+            model.eval()
+            if stopper.step(self.ctx.validate(self)):
+                break
+        stopper.restore()
+        model.eval()
+        info = stopper.info()
+        return {**info, "best_epoch_is_pretrained": info["best_epoch"] == 0, "backbone": base.fitted_info,
+                "train_loss": [round(x, 6) for x in losses], "train_rows_seen": train.n_rows * (stopper.epochs - 1)}

@@ -1,0 +1,138 @@
+"""SASRec over the user's causal positive history (``sasrec``); stage 1 of PROMO's backbone.
+
+Method card (paper, defaults, what we changed and why): docs/methods/sasrec.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.method import Method, TrainData
+from benchmark.training import EarlyStopping
+
+
+class CausalAttention(nn.Module):
+    """Multi-head causal attention, queries from the normalised input and keys/values from the raw input
+    (as the reference SASRec port); fused scaled-dot-product kernel."""
+
+    def __init__(self, dim: int, heads: int, attn_dropout: float) -> None:
+        super().__init__()
+        self.heads, self.attn_dropout = heads, attn_dropout
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, q_in: torch.Tensor, kv_in: torch.Tensor) -> torch.Tensor:
+        B, L, d = q_in.shape
+        h = self.heads
+        q = self.q(q_in).view(B, L, h, d // h).transpose(1, 2)
+        k, v = self.kv(kv_in).view(B, L, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
+        return self.out(o.transpose(1, 2).reshape(B, L, d))
+
+
+class SASRecEncoder(nn.Module):
+    """Self-attentive encoder (Kang & McAuley 2018) of a left-padded item sequence (latest item last)."""
+
+    def __init__(self, n_items: int, dim: int, max_len: int, blocks: int, heads: int, dropout: float,
+                 attn_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dim, self.max_len = dim, max_len
+        self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)  # row 0 is padding, item k is row k+1
+        self.pos_emb = nn.Embedding(max_len, dim)
+        self.drop = nn.Dropout(dropout)
+        self.attn_ln = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(blocks))
+        self.attn = nn.ModuleList(CausalAttention(dim, heads, attn_dropout) for _ in range(blocks))
+        self.ffn_ln = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(blocks))
+        self.ffn = nn.ModuleList(nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout),
+                                               nn.Linear(dim, dim), nn.Dropout(dropout)) for _ in range(blocks))
+        self.last_ln = nn.LayerNorm(dim, eps=1e-8)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        return self.item_emb(items + 1)
+
+    def forward(self, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Outputs (B, L, d) at every position; padded positions are zero."""
+        hist, mask = hist[:, -self.max_len:], mask[:, -self.max_len:]
+        L = hist.shape[1]
+        m = mask.unsqueeze(-1).to(self.item_emb.weight.dtype)
+        x = self.item_emb(torch.where(mask, hist + 1, torch.zeros_like(hist))) * math.sqrt(self.dim)
+        x = self.drop(x + self.pos_emb.weight[-L:].unsqueeze(0)) * m
+        for ln_a, attn, ln_f, ffn in zip(self.attn_ln, self.attn, self.ffn_ln, self.ffn):
+            q = ln_a(x)
+            x = q + attn(q, x)
+            x = ln_f(x)
+            x = (x + ffn(x)) * m
+        return self.last_ln(x) * m
+
+    def pooled(self, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the outputs over valid positions (zeros for an empty history), as PROMO's s_u."""
+        out = self.forward(hist, mask)
+        n = mask[:, -self.max_len:].sum(1, keepdim=True).clamp(min=1).to(out.dtype)
+        return out.sum(1) / n
+
+
+class SASRec(Method):
+    name = "sasrec"
+    version = "1"
+    requires = frozenset({"history"})
+    cacheable = True
+    defaults = {"dim": 16, "max_len": 50, "blocks": 2, "heads": 4, "dropout": 0.1, "lr": 1e-3, "batch_size": 128,
+                "l2_emb": 0.01, "epochs": 30, "patience": 5, "attn_dropout": 0.0, "audit_leak": False}
+    budgets = {"quick": {"epochs": 1, "patience": 1}}
+
+    def _build(self, data: TrainData) -> None:
+        o = self.options
+        self.net = SASRecEncoder(data.n_items, o["dim"], o["max_len"], o["blocks"], o["heads"], o["dropout"],
+                                 o["attn_dropout"])
+        for p in self.net.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_normal_(p)
+        self.net.to(self.device)
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        self._build(data)
+        opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
+        train = data.train
+        stopper = EarlyStopping(self.net, o["patience"])
+        losses = []
+        for _epoch in self.ctx.progress(range(o["epochs"]), "sasrec epochs"):
+            self.net.train()
+            total, n = 0.0, 0
+            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
+                s_u = self.net.pooled(train["hist"][idx], train["hist_mask"][idx])
+                logits = (s_u * self.net.item_vectors(train["item"][idx])).sum(-1)
+                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+                loss = loss + o["l2_emb"] * torch.norm(self.net.item_emb.weight)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total, n = total + loss.item() * len(idx), n + len(idx)
+            losses.append(total / max(n, 1))
+            self.net.eval()
+            if stopper.step(self.ctx.validate(self)):
+                break
+        stopper.restore()
+        self.net.eval()
+        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
+                "train_rows_seen": train.n_rows * stopper.epochs}
+
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        s_u = self.net.pooled(batch["hist"], batch["hist_mask"])
+        return torch.einsum("bd,bcd->bc", s_u, self.net.item_vectors(batch["cand"]))
+
+    def get_state(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict()}
+
+    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
+        self._build(data)
+        self.net.load_state_dict(state["net"])
+        self.net.eval()

@@ -1,0 +1,234 @@
+"""PROMO: shapes, losses, per-item networks, the audit flag, scored pinnacle feedback and the backbone cache."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.protocols import loo
+from benchmark.registry import get_method
+from benchmark.trial import TrialEnvironment, run_trial
+from benchmark.views import SplitViews
+from methods.pinnacle import ScoredPinnacle
+from methods.promo import PromptNet, generator_size, pape, pfpe_l1, pfpe_released
+from tests.conftest import synthetic
+from tests.test_trials import spec_for
+
+LOG2 = math.log(2.0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    inter = synthetic(n_users=40, n_items=60, n_rows=1500, seed=2)
+    return inter, loo.build(inter, loo.resolve_params({"tau": 5, "n_negatives": 20, "history_len": 8}))
+
+
+def test_generator_and_per_item_network_shapes_and_parameter_counts():
+    d = h = 16
+    net = PromptNet(n_users=943, n_items=1682, n_item_feat=28, d=d, h=h, activation="identity",
+                    prompt_input="feedback", network="item")
+    assert generator_size(d, h) == 16 + 544 == 560
+    assert tuple(net.gen.weight.shape) == (560, 16) and net.gen.bias.numel() == 560
+    assert sum(p.numel() for p in net.gen.parameters()) == 9_520  # d * 560 + 560
+    assert net.fuse.weight.numel() == 3 * d * d and net.fuse.bias is None
+    t, w1, b1, w2, b2 = net.item_networks(torch.tensor([0, 5, 9]))
+    assert [tuple(x.shape) for x in (t, w1, b1, w2, b2)] == [(3, 16), (3, 16, 16), (3, 16), (3, 16, 16), (3, 16)]
+    total = sum(p.numel() for p in net.parameters())
+    assert total == 1682 * d + 943 * d + 9_520 + 3 * d * d  # E_item^prm, E_user^prm, G, W_f
+
+
+def test_pfpe_released_by_hand_and_on_empty_lists():
+    P, N = torch.tensor([[1.0, -1.0]]), torch.tensor([[0.5, 0.5]])
+    got = pfpe_released(P, N, torch.tensor([2.0]), torch.tensor([1.0]))
+    # dim 1: -(1*1 - 2*0.5) = 0; dim 2: -(1*-1 - 2*0.5) = 2
+    assert got.item() == pytest.approx(LOG2 + math.log1p(math.exp(2.0)))
+    empty = pfpe_released(torch.zeros(1, 2), torch.tensor([[3.0, -1.0]]), torch.tensor([0.0]), torch.tensor([2.0]))
+    assert empty.item() == pytest.approx(2 * LOG2)
+
+
+def test_pfpe_l1_by_hand_and_on_empty_lists():
+    P, N = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    got = pfpe_l1(P, N, torch.tensor([2.0]), torch.tensor([1.0]))  # means [1,0] vs [0,1]: L1 = 2
+    assert got.item() == pytest.approx(math.log1p(math.exp(-2.0)))
+    both = pfpe_l1(torch.cat([P, P]), torch.cat([N, N]), torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]))
+    assert both.item() == pytest.approx((math.log1p(math.exp(-2.0)) + LOG2) / 2)
+
+
+def test_pape_by_hand_and_when_a_side_is_empty():
+    logits = torch.tensor([1.0, 2.0, -1.0, 0.5])
+    labels = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    cold = torch.tensor([True, False, False, True])
+    # C = {1.0} (cold positive), H = {-1.0} (warm negative): softplus(-(1*1 - 1*-1))
+    assert pape(logits, labels, cold).item() == pytest.approx(math.log1p(math.exp(-2.0)))
+    assert pape(logits, labels, torch.zeros(4, dtype=torch.bool)).item() == pytest.approx(LOG2)
+    two_c = pape(torch.tensor([1.0, 3.0, -1.0]), torch.tensor([1.0, 1.0, 0.0]), torch.tensor([True, True, False]))
+    assert two_c.item() == pytest.approx(math.log1p(math.exp(-(1 * 4.0 - 2 * -1.0))))  # not normalised
+
+
+def test_empty_feedback_gives_no_pfpe_gradient():
+    torch.manual_seed(0)
+    net = PromptNet(5, 4, 3, 4, 4, "identity", "feedback", "item")
+    items = torch.tensor([0, 1])
+    users = torch.tensor([[1, 2], [3, 4]])
+    pos_mask = torch.tensor([[False, False], [False, False]])
+    neg_mask = torch.tensor([[True, True], [True, False]])
+    P, t, N = net.prompt(items, users, pos_mask, torch.zeros(4, 3), users, neg_mask)
+    loss = pfpe_released(P, N, pos_mask.sum(1).float(), neg_mask.sum(1).float())
+    assert loss.item() == pytest.approx(4 * LOG2)
+    loss.backward()
+    assert all(p.grad is None or torch.all(p.grad == 0) for p in net.parameters())
+
+
+def test_each_item_has_its_own_network_and_gradients_reach_only_batch_items():
+    torch.manual_seed(0)
+    net = PromptNet(6, 5, 3, 4, 4, "identity", "feedback", "item")
+    items = torch.tensor([1, 3])
+    same_users = torch.tensor([[2, 4], [2, 4]])
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    P, t, _ = net.prompt(items, same_users, mask, torch.zeros(5, 3))
+    assert not torch.allclose(P[0], P[1]), "same feedback users, different items: prompts must differ"
+    (P.sum() + t.sum()).backward()
+    touched = torch.nonzero(net.item_prm.weight.grad.abs().sum(1)).squeeze(1).tolist()
+    assert touched == [1, 3]
+    assert torch.nonzero(net.user_prm.weight.grad.abs().sum(1)).squeeze(1).tolist() == [2, 4]
+
+
+def test_audit_leak_changes_exactly_the_windows_the_spec_names(data):
+    inter, split = data
+    views = SplitViews(split, inter, torch.device("cpu"))
+    for part in ("train", "valid", "test"):
+        clean = split.part(part)
+        leaky = views._arrays(part, audit=True)
+        assert set(clean) == set(leaky)
+        changed = {k for k in clean if not np.array_equal(clean[k], leaky[k])}
+        assert changed <= set(loo.WINDOW_ARRAYS), f"{part}: audit changed non-window arrays {changed - set(loo.WINDOW_ARRAYS)}"
+    tr, lk = split.part("train"), views._arrays("train", audit=True)
+    pos = tr["label"] == 1
+    own_fbp = np.any((lk["fb_pos"] == tr["user"][:, None]) & lk["fb_pos_mask"], 1)
+    own_fbn = np.any((lk["fb_neg"] == tr["user"][:, None]) & lk["fb_neg_mask"], 1)
+    own_hist = np.any((lk["hist"] == tr["item"][:, None]) & lk["hist_mask"], 1)
+    assert own_fbp[pos].all() and own_fbn[~pos].all() and own_hist[pos].all()  # traps 1 and 2
+    te, lt = split.part("test"), views._arrays("test", audit=True)
+    assert np.all(np.any((lt["fb_pos"][:, 0] == te["user"][:, None]) & lt["fb_pos_mask"][:, 0], 1))
+    clean_own = np.any((tr["fb_pos"] == tr["user"][:, None]) & tr["fb_pos_mask"], 1)
+    assert clean_own[pos].mean() < own_fbp[pos].mean()
+
+
+def _naive_scored(tr, item, t, k, levels):
+    sel = (tr["item"] == item) & (tr["time"] < t) & (tr["label"] == 1)
+    rows = np.flatnonzero(sel)
+    order = sorted(rows, key=lambda r: (levels.index(tr["value"][r]), -tr["pos"][r]))  # best value, then latest
+    return sorted(tr["user"][order[:k]].tolist())
+
+
+def test_scored_pinnacle_takes_top_values_before_t_and_borrows_for_empty_items(data):
+    inter, split = data
+    views = SplitViews(split, inter, torch.device("cpu"))
+    train = views.train().train
+    tr = split.part("train")
+    vecs = torch.randn(inter.n_items, 8, generator=torch.Generator().manual_seed(0))
+    cold = split.part("item")["is_cold"]
+    pin = ScoredPinnacle(train, vecs, cold, k=3)
+    assert pin.levels == [5.0, 4.0]
+    items = tr["item"][::5]
+    times = tr["time"][::5]
+    vals, mask, n_pseudo = pin.windows(items, times)
+    direct_vals, direct_mask = pin.direct(items, times)
+    for r in range(len(items)):
+        expected = _naive_scored(tr, items[r], times[r], 3, pin.levels)
+        assert sorted(direct_vals[r][direct_mask[r]].tolist()) == expected
+        if expected:
+            assert sorted(vals[r][mask[r]].tolist()) == expected
+        else:  # borrowed from the nearest warm items, still strictly before t
+            for user in vals[r][mask[r]].tolist():
+                donors = pin.neighbours[items[r]]
+                assert np.any(np.isin(tr["item"], donors) & (tr["user"] == user) & (tr["time"] < times[r])
+                              & (tr["label"] == 1))
+    assert n_pseudo == int((~direct_mask.any(1)).sum())
+
+
+def _env(data, disk=None):
+    from benchmark.fitted import FittedCache
+
+    inter, split = data
+    return TrialEnvironment(split, inter, torch.device("cpu"), FittedCache(disk))
+
+
+def test_backbones_are_trained_once_and_a_cache_hit_gives_the_same_result(data, tmp_path, monkeypatch):
+    inter, split = data
+    calls = []
+    sasrec_cls = get_method("sasrec")
+    real_fit = sasrec_cls.fit
+
+    def counting_fit(self, d):
+        calls.append(self.options["audit_leak"])
+        return real_fit(self, d)
+
+    monkeypatch.setattr(sasrec_cls, "fit", counting_fit)
+    env = _env(data, tmp_path)
+    cpu = torch.device("cpu")
+    first, _ = run_trial(spec_for("promo", split), get_method("promo"), split, inter, cpu, env=env)
+    again, _ = run_trial(spec_for("promo-t", split), get_method("promo-t"), split, inter, cpu, env=env)
+    assert first["status"] == "ok" and again["status"] == "ok", first.get("traceback")
+    assert calls == [False], "sasrec trained more than once"
+    fresh_env = _env(data, tmp_path)  # new process, same disk cache: loads instead of training
+    from_disk, _ = run_trial(spec_for("promo", split), get_method("promo"), split, inter, cpu, env=fresh_env)
+    assert calls == [False]
+    assert from_disk["metrics"] == first["metrics"]
+    cold_env = _env(data, None)  # no cache at all: trains again, and must agree exactly
+    trained, _ = run_trial(spec_for("promo", split), get_method("promo"), split, inter, cpu, env=cold_env)
+    assert trained["metrics"] == first["metrics"]
+    audited, _ = run_trial(spec_for("promo", split, audit_leak=True), get_method("promo"), split, inter, cpu, env=env)
+    assert audited["audit"] is True and audited["method"]["variant"] == "audit_leak=true"
+    assert calls == [False, False, True], "a leaky backbone must be trained separately"
+
+
+def test_finetune_leaves_the_cached_backbone_untouched(data):
+    inter, split = data
+    env = _env(data)
+    backbone, _ = env.fitted(get_method("dssm-sasrec"), {}, 0, "quick")
+    before = {k: v.clone() for k, v in backbone.net.state_dict().items()}
+    sas_before = {k: v.clone() for k, v in backbone.sasrec.net.state_dict().items()}
+    rec, _ = run_trial(spec_for("finetune", split), get_method("finetune"), split, inter, torch.device("cpu"), env=env)
+    assert rec["status"] == "ok", rec.get("traceback")
+    for k, v in backbone.net.state_dict().items():
+        assert torch.equal(v, before[k])
+    for k, v in backbone.sasrec.net.state_dict().items():
+        assert torch.equal(v, sas_before[k])
+
+
+@pytest.mark.parametrize("name", ["promo-i", "promo-f", "promo-if", "promo-m", "promo-t"])
+def test_ablations_run(data, name):
+    inter, split = data
+    rec, vec = run_trial(spec_for(name, split), get_method(name), split, inter, torch.device("cpu"), env=_env(data))
+    assert rec["status"] == "ok", rec.get("traceback")
+    assert rec["fit"]["loss_parts"]["pfpe"][0] == (0.0 if name in ("promo-i", "promo-f", "promo-if") else
+                                                   rec["fit"]["loss_parts"]["pfpe"][0])
+
+
+def test_scored_pinnacle_and_l1_options_run(data):
+    inter, split = data
+    rec, _ = run_trial(spec_for("promo", split, pinnacle="scored", pfpe="l1"), get_method("promo"), split, inter,
+                       torch.device("cpu"), env=_env(data))
+    assert rec["status"] == "ok", rec.get("traceback")
+    assert rec["method"]["variant"] == "pfpe=l1,pinnacle=scored"
+    bad, _ = run_trial(spec_for("promo", split, pinnacle="scored", audit_leak=True), get_method("promo"), split,
+                       inter, torch.device("cpu"), env=_env(data))
+    assert bad["status"] == "failed" and "not offered" in bad["error"]
+
+
+def test_quick_promo_on_ml100k_trains_and_beats_random(embedded_available):
+    from benchmark.data.loader import load_dataset
+    from benchmark.protocols import get_split
+
+    inter = load_dataset("ml-100k")
+    split, _ = get_split(inter, "loo")
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    rec, _ = run_trial(spec_for("promo", split), get_method("promo"), split, inter, torch.device("cpu"), env=env)
+    assert rec["status"] == "ok", rec.get("traceback")
+    loss = rec["fit"]["train_loss"]
+    assert len(loss) >= 2 and loss[-1] < loss[0], f"training loss did not fall: {loss}"
+    assert rec["metrics"]["test"]["all"]["hr@10"] > 0.15  # random is 10/101 = 0.099 in expectation
