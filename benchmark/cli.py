@@ -39,14 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="split parameter, e.g. loo.candidates=all (changes the split hash)")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--save-scores", action="store_true",
+                     help="also store every candidate's score (for the score-distribution plot)")
     run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
 
     st = sub.add_parser("status", help="count stored trials")
     st.add_argument("--results", default="results")
 
-    rep = sub.add_parser("report", help="tables from stored results")
+    rep = sub.add_parser("report", help="tables and plots from stored results")
     rep.add_argument("--results", default="results")
-    rep.add_argument("--format", type=_csv_list, default=["md", "csv"], help="comma list of md, csv")
+    rep.add_argument("--format", type=_csv_list, default=["latex", "md", "csv", "json"],
+                     help="comma list of latex, md, csv, json (default: all)")
+    rep.add_argument("--reference", default="promo", help="method the others are tested against "
+                     "(default promo, when present); 'none' for no tests")
+    rep.add_argument("--methods", type=_csv_list, default=None, help="comma list of methods to include")
+    rep.add_argument("--metrics", type=_csv_list, default=None, help="comma list, e.g. hr@10,ndcg@10,mrr")
+    rep.add_argument("--subset", type=_csv_list, default=None, help="comma list of all, cold, warm (default all three)")
+    rep.add_argument("--test", default="t", help="t (default), wilcoxon or permutation")
+    rep.add_argument("--alpha", type=float, default=0.05)
+    rep.add_argument("--plots", action="store_true", help="also write PDF and PNG figures")
     rep.add_argument("--out", default="reports")
     return p
 
@@ -91,8 +102,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.env import resolve_device
     from benchmark.protocols import parse_protocol_options
-    from benchmark.report.collect import aggregate, collect
-    from benchmark.report.tables import write_report
+    from benchmark.report.build import FORMATS, ReportOptions, build_reports
     from benchmark.runner import execute, plan, select_datasets, select_methods
     from benchmark.store import ResultStore
 
@@ -106,12 +116,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"planned {len(planned)} trials ({len(methods)} methods x {len(datasets)} datasets x "
           f"{args.seeds} seeds) on {device}; results in {store.root}", file=sys.stderr)
     show = not args.no_progress and sys.stderr.isatty()
-    summary = execute(planned, store, device, show_progress=show, force=args.force)
+    summary = execute(planned, store, device, show_progress=show, force=args.force, save_scores=args.save_scores)
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored", file=sys.stderr)
     if args.all:
-        agg, failed = (lambda f: (aggregate(f[0]), f[1]))(collect(store))
-        for path in write_report(agg, failed, Path(args.report_dir), ["md", "csv"]):
-            print(f"wrote {path}", file=sys.stderr)
+        written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
+        print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
@@ -140,16 +149,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_options(args: argparse.Namespace) -> "ReportOptions":
+    from benchmark.report.build import ReportOptions
+
+    return ReportOptions(formats=args.format, reference=None if args.reference == "none" else args.reference,
+                         methods=args.methods, metrics=args.metrics, subsets=args.subset, test=args.test,
+                         alpha=args.alpha, plots=args.plots)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.report.collect import aggregate, collect
-    from benchmark.report.tables import write_report
+    from benchmark.report.build import build_reports
     from benchmark.store import ResultStore
 
-    unknown = set(args.format) - {"md", "csv"}
-    if unknown:
-        raise BenchError(f"--format: unsupported {', '.join(sorted(unknown))}; available: md, csv")
-    long, failed = collect(ResultStore(args.results))
-    for path in write_report(aggregate(long), failed, Path(args.out), args.format):
+    for path in build_reports(ResultStore(args.results), Path(args.out), report_options(args)):
         print(f"wrote {path}")
     return 0
 

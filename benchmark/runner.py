@@ -125,7 +125,7 @@ def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:
 
 
 def execute(planned: list[Planned], store: ResultStore, device: torch.device, show_progress: bool = True,
-            force: bool = False) -> RunSummary:
+            force: bool = False, save_scores: bool = False) -> RunSummary:
     done = set() if force else store.completed_ids()
     todo = [p for p in planned if p.spec.trial_id not in done]
     summary = RunSummary(planned=len(planned), skipped=len(planned) - len(todo), ok=0, failed=0)
@@ -143,7 +143,7 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
             envs.clear()  # one split's device tensors at a time
             envs[p.split.hash] = TrialEnvironment(p.split, p.inter, device, cache,
                                                   progress=_epoch_bar if show_progress else (lambda it, d: iter(it)))
-        record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash])
+        record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash], save_scores=save_scores)
         path = store.write(record, vectors)
         if record["status"] == "ok":
             summary.ok += 1

@@ -61,9 +61,10 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
-    """(s, e) per event: candidates above and tied with the positive (column 0 of ``cand``)."""
-    s_all, e_all = [], []
+def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATCH,
+                keep_scores: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(s, e[, scores]) per event: candidates above and tied with the positive (column 0 of ``cand``)."""
+    s_all, e_all, sc_all = [], [], []
     for idx in events.index_batches(batch_size, shuffle=False):
         batch = events.rows(idx)
         scores = method.score(batch)
@@ -73,7 +74,10 @@ def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATC
         s, e = M.rank_counts(scores.float(), batch["cand_mask"])
         s_all.append(s.cpu())
         e_all.append(e.cpu())
-    return torch.cat(s_all).numpy(), torch.cat(e_all).numpy()
+        if keep_scores:
+            sc_all.append(scores.float().cpu())
+    scores_out = torch.cat(sc_all).numpy() if keep_scores else None
+    return torch.cat(s_all).numpy(), torch.cat(e_all).numpy(), scores_out
 
 
 def _no_progress(it: Iterable[Any], desc: str) -> Iterator[Any]:
@@ -94,7 +98,7 @@ class TrialEnvironment:
         generator = torch.Generator().manual_seed(seed)
 
         def validate(m: Method) -> float:
-            s, e = rank_events(m, self.views.events("valid", audit))
+            s, e, _ = rank_events(m, self.views.events("valid", audit))
             return float(M.metric_from_counts("hr@10", s, e).mean())
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
@@ -134,7 +138,8 @@ class TrialEnvironment:
 
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
               progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
-              env: TrialEnvironment | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+              env: TrialEnvironment | None = None, save_scores: bool = False,
+              ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Run one trial; an exception inside the method becomes a 'failed' record, never a crash."""
     env = env if env is not None else TrialEnvironment(split, inter, device, progress=progress)
     audit = bool(spec.options.get("audit_leak", False))
@@ -164,8 +169,13 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         summary: dict[str, Any] = {}
         for part in ("valid", "test"):
             events = env.views.events(part, audit)
-            s, e = rank_events(method, events)
+            s, e, scores = rank_events(method, events, keep_scores=save_scores)
             per_event = M.all_metrics(s, e)
+            if scores is not None:  # for the score-distribution plot; candidates' cold flags as of the split
+                is_cold = split.part("item")["is_cold"]
+                vectors.update({f"{part}.scores": scores.astype(np.float32),
+                                f"{part}.cand_cold": is_cold[events.numpy("cand")],
+                                f"{part}.cand_mask": events.numpy("cand_mask")})
             cold = events.numpy("cold").astype(bool)
             summary[part] = M.summarise(per_event, cold)
             vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),

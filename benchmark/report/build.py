@@ -1,0 +1,114 @@
+"""``promo-bench report``: every table and plot from the stored trials, written atomically under ``--out``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.report import latex, plots, render
+from benchmark.report.collect import aggregate, collect
+from benchmark.report.events import EventCache, group_trials, rows_by_table
+from benchmark.report.table import build_table
+from benchmark.report.tables import write_report
+from benchmark.stats import TESTS
+from benchmark.store import ResultStore, atomic_write_bytes
+
+FORMATS = ("latex", "md", "csv", "json")
+DEFAULT_METRICS = ["hr@5", "hr@10", "ndcg@5", "ndcg@10"]
+SUBSETS = ("all", "cold", "warm")
+
+
+@dataclass
+class ReportOptions:
+    formats: list[str]
+    reference: str | None = "promo"  # used only when present in a table
+    methods: list[str] | None = None
+    metrics: list[str] | None = None
+    subsets: list[str] | None = None
+    test: str = "t"
+    alpha: float = 0.05
+    digits: int = 4
+    plots: bool = False
+    split: str = "test"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8")
+    atomic_write_bytes(path, lambda fh: fh.write(data))
+    return path
+
+
+def _check(opts: ReportOptions) -> None:
+    bad = set(opts.formats) - set(FORMATS)
+    if bad:
+        raise BenchError(f"--format: unsupported {', '.join(sorted(bad))}; available: {', '.join(FORMATS)}")
+    if opts.test not in TESTS:
+        raise BenchError(f"--test {opts.test!r}: expected one of {', '.join(TESTS)}")
+    for s in opts.subsets or []:
+        if s not in SUBSETS:
+            raise BenchError(f"--subset {s!r}: expected one of {', '.join(SUBSETS)}")
+    for m in opts.metrics or []:
+        kind, _, k = m.partition("@")
+        if kind not in ("hr", "ndcg", "mrr") or (kind != "mrr" and not k.isdigit()) or (kind == "mrr" and k):
+            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K or mrr")
+    if not 0 < opts.alpha < 1:
+        raise BenchError(f"--alpha {opts.alpha}: expected a number between 0 and 1")
+
+
+def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
+    _check(opts)
+    written = write_report(*(lambda f: (aggregate(f[0]), f[1]))(collect(store)), out,
+                           [f for f in opts.formats if f in ("md", "csv")])
+    cache = EventCache(store)
+    groups = group_trials(store)
+    metrics = opts.metrics or DEFAULT_METRICS
+    all_keys = plots.row_order(list(groups))
+    styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
+    for (protocol, budget), rows in rows_by_table(groups).items():
+        methods_present = {k.method for k in rows}
+        if opts.methods:
+            unknown = set(opts.methods) - methods_present
+            if unknown == set(opts.methods):
+                continue
+        reference = opts.reference if opts.reference in methods_present else None
+        for subset in opts.subsets or list(SUBSETS):
+            table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
+                                methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
+            stem = out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}"
+            if "latex" in opts.formats:
+                written.append(_write(stem.with_suffix(".tex"), latex.tabular(table)))
+                written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table)))
+            if "md" in opts.formats:
+                written.append(_write(stem.with_suffix(".md"), render.markdown(table)))
+            if "csv" in opts.formats:
+                written.append(_write(stem.with_suffix(".csv"), render.csv(table)))
+            if "json" in opts.formats:
+                written.append(_write(stem.with_suffix(".json"), render.as_json(table)))
+        if opts.plots:
+            written += _plots(rows, cache, styles, out / "plots", protocol, budget, opts)
+    return written
+
+
+def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: ReportOptions) -> list[Path]:
+    written: list[Path] = []
+    datasets = sorted({(k.dataset, k.split_hash) for k in rows})
+    for dataset, split_hash in datasets:
+        chosen = [rows[k] for k in plots.row_order([k for k in rows if (k.dataset, k.split_hash) == (dataset, split_hash)
+                                                    and (opts.methods is None or k.method in opts.methods)])]
+        if not chosen:
+            continue
+        tag = f"{dataset}-{protocol}-{budget}" + (f"-{split_hash[:8]}" if len(datasets) > 1 else "")
+        for subset in opts.subsets or list(SUBSETS):
+            title = f"{dataset} / {protocol} / {opts.split} / {subset} targets"
+            written += plots.metric_ci(chosen, cache, styles, ["hr@10", "ndcg@10"], opts.split, subset, title, out,
+                                       f"{tag}-metrics-ci-{subset}")
+            written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, title, out,
+                                           f"{tag}-over-k-{subset}")
+        written += plots.cold_vs_warm(chosen, cache, styles, opts.split, "hr@10",
+                                      f"{dataset} / {protocol}: cold vs warm targets", out, f"{tag}-cold-vs-warm")
+        written += plots.score_distributions(chosen, cache, styles, opts.split,
+                                             f"{dataset}: scores of cold positives vs warm negatives", out,
+                                             f"{tag}-score-distributions")
+    return written

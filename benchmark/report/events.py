@@ -1,0 +1,118 @@
+"""Per-event metric vectors of stored trials, grouped into table rows and averaged over seeds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from benchmark.metrics import metric_from_counts
+from benchmark.store import ResultStore
+
+
+@dataclass(frozen=True, order=True)
+class RowKey:
+    """What makes two trials the same table row; seeds are the only thing averaged over."""
+
+    dataset: str
+    protocol: str
+    split_hash: str
+    budget: str
+    method: str
+    variant: str
+    audit: bool
+
+    @property
+    def label(self) -> str:
+        text = self.method + (f" [{self.variant}]" if self.variant else "")
+        return text + (" (AUDIT)" if self.audit else "")
+
+
+@dataclass
+class RowEvents:
+    key: RowKey
+    seeds: list[int]
+    paths: list[Path]
+
+
+def group_trials(store: ResultStore) -> dict[RowKey, RowEvents]:
+    groups: dict[RowKey, RowEvents] = {}
+    for path, rec in store.records():
+        if rec.get("status") != "ok":
+            continue
+        key = RowKey(rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"]["split_hash"],
+                     rec["method"]["budget"], rec["method"]["name"], rec["method"].get("variant", ""),
+                     bool(rec.get("audit", False)))
+        row = groups.setdefault(key, RowEvents(key, [], []))
+        row.seeds.append(int(rec["seed"]))
+        row.paths.append(path)
+    return groups
+
+
+class EventCache:
+    """Loads each trial's vectors once."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self.store = store
+        self._vectors: dict[Path, dict[str, np.ndarray]] = {}
+
+    def vectors(self, path: Path) -> dict[str, np.ndarray]:
+        if path not in self._vectors:
+            try:
+                self._vectors[path] = self.store.vectors(path)
+            except OSError as exc:
+                raise BenchError(f"{path.with_suffix('.npz')}: per-event vectors missing or unreadable ({exc}); "
+                                 f"rerun that trial") from None
+        return self._vectors[path]
+
+    def events(self, row: RowEvents, split: str, subset: str) -> tuple[np.ndarray, np.ndarray]:
+        """(user, item) of the row's events in the subset; every seed must agree."""
+        ref = None
+        for path in row.paths:
+            v = self.vectors(path)
+            sel = _subset_mask(v, split, subset)
+            ev = np.stack([v[f"{split}.user"][sel], v[f"{split}.item"][sel]])
+            if ref is not None and not np.array_equal(ev, ref):
+                raise BenchError(f"{row.key.label}: seeds were evaluated on different events ({path})")
+            ref = ev
+        assert ref is not None
+        return ref[0], ref[1]
+
+    def per_seed(self, row: RowEvents, split: str, subset: str, metric: str) -> np.ndarray:
+        """(n_seeds, n_events) values of ``metric`` (any K, derived from the stored s and e)."""
+        out = []
+        for path in row.paths:
+            v = self.vectors(path)
+            sel = _subset_mask(v, split, subset)
+            out.append(metric_from_counts(metric, v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
+        return np.stack(out)
+
+    def ranks(self, row: RowEvents, split: str, subset: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for path in row.paths:
+            v = self.vectors(path)
+            sel = _subset_mask(v, split, subset)
+            out.append((v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
+        return out
+
+
+def _subset_mask(v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
+    cold = v[f"{split}.cold"].astype(bool)
+    if subset == "all":
+        return np.ones_like(cold)
+    if subset == "cold":
+        return cold
+    if subset == "warm":
+        return ~cold
+    raise BenchError(f"--subset {subset!r}: expected all, cold or warm")
+
+
+def rows_by_table(groups: dict[RowKey, RowEvents]) -> dict[tuple[str, str], dict[RowKey, RowEvents]]:
+    """Tables are per (protocol, budget); datasets become column groups."""
+    tables: dict[tuple[str, str], dict[RowKey, RowEvents]] = defaultdict(dict)
+    for key, row in sorted(groups.items()):
+        tables[(key.protocol, key.budget)][key] = row
+    return dict(tables)

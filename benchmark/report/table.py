@@ -1,0 +1,202 @@
+"""TableModel: one paper table (rows = methods, column groups = datasets, sub-columns = metrics), with
+the statistics that decide its marks. Renderers (LaTeX, Markdown, CSV, JSON) only format it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from benchmark.report.events import EventCache, RowEvents, RowKey
+from benchmark.stats import Comparison, apply_holm, compare
+
+LOWER_IS_BETTER: frozenset[str] = frozenset()  # every ranking metric here is higher-is-better
+METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "sasrec", "dssm-sasrec", "finetune")
+TEST_NAMES = {"t": "paired two-sided t-test", "wilcoxon": "two-sided Wilcoxon signed-rank test",
+              "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)"}
+
+
+def metric_title(metric: str) -> str:
+    name, _, k = metric.partition("@")
+    return {"hr": "HR", "ndcg": "NDCG", "mrr": "MRR", "recall": "Recall"}.get(name, name) + (f"@{k}" if k else "")
+
+
+@dataclass
+class Column:
+    group: tuple[str, str]  # (dataset, split hash)
+    label: str  # dataset as shown
+    metric: str
+    n_events: int
+
+
+@dataclass
+class Cell:
+    mean: float
+    std: float | None
+    n_seeds: int
+    bold: bool = False
+    underline: bool = False
+    dagger: bool = False  # the reference is significantly better than every baseline here
+    ddagger: bool = False  # this baseline is significantly better than the reference here
+
+
+@dataclass
+class Table:
+    protocol: str
+    budget: str
+    split: str
+    subset: str
+    columns: list[Column]
+    baselines: list[RowKey]
+    reference: RowKey | None
+    extras: list[RowKey]  # reference variants and audit rows: shown, never ranked or tested
+    cells: dict[tuple[RowKey, int], Cell]
+    improvement: list[float | None]
+    comparisons: list[Comparison]
+    test: str
+    alpha: float
+    digits: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[RowKey]:
+        return self.baselines + ([self.reference] if self.reference else []) + self.extras
+
+    def seeds(self) -> list[int]:
+        return sorted({c.n_seeds for c in self.cells.values()})
+
+    def caption(self) -> str:
+        seeds = "/".join(map(str, self.seeds()))
+        events = ", ".join(f"{c.label}: {c.n_events}" for c in self._groups())
+        text = (f"{self.split.capitalize()} results on {self.subset} targets ({self.protocol} protocol, {self.budget} "
+                f"budget); mean over {seeds} seeds. Events per dataset: {events}. Bold: best; underlined: second best "
+                f"(by the displayed rounding).")
+        if self.reference is not None:
+            n = sum(c.testable for c in self.comparisons)
+            text += (f" {TEST_NAMES[self.test].capitalize()} over events (per-event values averaged over seeds), "
+                     f"Holm-Bonferroni corrected across {n} comparisons, alpha = {self.alpha}. "
+                     f"$\\dagger$: {self.reference.label} significantly better than every baseline; "
+                     f"$\\ddagger$: baseline significantly better than {self.reference.label}. "
+                     f"Improv.: {self.reference.label} against the best baseline.")
+        if self.extras:
+            text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
+        if any(r.audit for r in self.extras):
+            text += " AUDIT rows reproduce the released PROMO code's label leak and are not valid results."
+        return text
+
+    def _groups(self) -> list[Column]:
+        seen, out = set(), []
+        for c in self.columns:
+            if c.group not in seen:
+                seen.add(c.group)
+                out.append(c)
+        return out
+
+
+def _order(key: RowKey) -> tuple:
+    known = METHOD_ORDER.index(key.method) if key.method in METHOD_ORDER else len(METHOD_ORDER)
+    return (known, key.method, key.variant, key.audit)
+
+
+def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str, subset: str, metrics: list[str],
+                reference: str | None, methods: list[str] | None = None, test: str = "t", alpha: float = 0.05,
+                digits: int = 4) -> Table:
+    keys = [k for k in rows if methods is None or k.method in methods]
+    if not keys:
+        raise BenchError("no stored trials match the chosen methods")
+    protocol, budget = keys[0].protocol, keys[0].budget
+    groups = sorted({(k.dataset, k.split_hash) for k in keys})
+    counts: dict[str, int] = {}
+    for d, _ in groups:
+        counts[d] = counts.get(d, 0) + 1
+    label = {g: g[0] if counts[g[0]] == 1 else f"{g[0]} ({g[1][:8]})" for g in groups}
+
+    ref_key = None
+    if reference:
+        cands = [k for k in keys if k.method == reference and not k.variant and not k.audit]
+        ref_key = cands[0] if cands else None
+    # a row is (method, variant, audit); its cells may come from several datasets
+    row_ids = sorted({(k.method, k.variant, k.audit) for k in keys}, key=lambda t: _order(RowKey("", "", "", "", *t)))
+
+    def row_key(t: tuple) -> RowKey:
+        return RowKey("*", protocol, "*", budget, *t)
+
+    ref_row = row_key((reference, "", False)) if ref_key is not None else None
+    baselines, extras = [], []
+    for t in row_ids:
+        rk = row_key(t)
+        if rk == ref_row:
+            continue
+        (extras if (t[2] or (reference and t[0] == reference)) else baselines).append(rk)
+
+    columns: list[Column] = []
+    cells: dict[tuple[RowKey, int], Cell] = {}
+    per_event: dict[tuple[RowKey, int], np.ndarray] = {}
+    for g in groups:
+        in_group = {(k.method, k.variant, k.audit): rows[k] for k in keys if (k.dataset, k.split_hash) == g}
+        events = None
+        for t, row in in_group.items():
+            ev = cache.events(row, split, subset)
+            if events is None:
+                events, first = ev, t
+            elif not (np.array_equal(ev[0], events[0]) and np.array_equal(ev[1], events[1])):
+                raise BenchError(f"{g[0]}: {row_key(t).label} and {row_key(first).label} were evaluated on "
+                                 f"different events; the report compares methods only on identical events")
+        for metric in metrics:
+            col = len(columns)
+            columns.append(Column(g, label[g], metric, len(events[0]) if events is not None else 0))
+            for t, row in in_group.items():
+                vals = cache.per_seed(row, split, subset, metric)
+                seed_means = vals.mean(axis=1)
+                cells[(row_key(t), col)] = Cell(float(seed_means.mean()),
+                                                float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None,
+                                                len(seed_means))
+                per_event[(row_key(t), col)] = vals.mean(axis=0)
+
+    comparisons: list[Comparison] = []
+    by_col: dict[int, list[Comparison]] = {}
+    if ref_row is not None:
+        for col, c in enumerate(columns):
+            if (ref_row, col) not in per_event:
+                continue
+            for b in baselines:
+                if (b, col) in per_event:
+                    cmp = compare(ref_row.label, b.label, c.metric, per_event[(ref_row, col)], per_event[(b, col)],
+                                  test, alpha, c.metric not in LOWER_IS_BETTER)
+                    comparisons.append(cmp)
+                    by_col.setdefault(col, []).append(cmp)
+        apply_holm(comparisons, alpha)
+
+    notes = [f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
+             f"(smallest possible p = {c.min_p:.3g}); not marked" for c in comparisons if not c.testable]
+    improvement: list[float | None] = []
+    for col, c in enumerate(columns):
+        higher = c.metric not in LOWER_IS_BETTER
+        ranked = [r for r in baselines + ([ref_row] if ref_row else []) if (r, col) in cells]
+        shown = {r: round(cells[(r, col)].mean, digits) for r in ranked}
+        distinct = sorted(set(shown.values()), reverse=higher)
+        for r in ranked:
+            cells[(r, col)].bold = bool(distinct) and shown[r] == distinct[0]
+            cells[(r, col)].underline = len(distinct) > 1 and shown[r] == distinct[1]
+        imp = None
+        if ref_row is not None and (ref_row, col) in cells:
+            base = [cells[(b, col)].mean for b in baselines if (b, col) in cells]
+            if base:
+                best = max(base) if higher else min(base)
+                ref_mean = cells[(ref_row, col)].mean
+                if best != 0:
+                    imp = 100.0 * (ref_mean - best) / abs(best) * (1 if higher else -1)
+            cmps = by_col.get(col, [])
+            ref_better = [(cm.diff > 0) == higher and cm.diff != 0 for cm in cmps]
+            cells[(ref_row, col)].dagger = bool(cmps) and all(cm.significant for cm in cmps) and all(ref_better)
+            for b, cm in zip([b for b in baselines if (b, col) in per_event], cmps):
+                cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
+        improvement.append(imp)
+    return Table(protocol, budget, split, subset, columns, baselines, ref_row, extras, cells, improvement,
+                 comparisons, test, alpha, digits, notes)
+
+
+def fmt(value: float, digits: int) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"

@@ -1,0 +1,217 @@
+"""Statistics against scipy and worked examples; table marks on crafted trials; LaTeX; plots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from benchmark import metrics as M
+from benchmark.errors import BenchError
+from benchmark.report import latex, render
+from benchmark.report.build import ReportOptions, build_reports
+from benchmark.report.events import EventCache, group_trials, rows_by_table
+from benchmark.report.table import build_table
+from benchmark.stats import bootstrap_ci, compare, holm, min_pvalue, paired_pvalue
+from benchmark.store import ResultStore
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+# ---------------------------------------------------------------- statistics
+
+def test_tests_agree_with_scipy():
+    rng = np.random.default_rng(3)
+    a = rng.random(60)
+    b = a - 0.03 + rng.normal(0, 0.1, 60)
+    assert paired_pvalue(a, b, "t") == pytest.approx(st.ttest_rel(a, b).pvalue)
+    assert paired_pvalue(a, b, "wilcoxon") == pytest.approx(st.wilcoxon(a, b).pvalue)
+    assert paired_pvalue(a, a, "t") == 1.0 and paired_pvalue(a, a, "wilcoxon") == 1.0
+
+
+def test_permutation_test_exact_case_and_plus_one_correction():
+    a, b = np.array([1.0, 2, 3, 4, 5]), np.zeros(5)
+    assert paired_pvalue(a, b, "permutation") == pytest.approx(2 / 2**5)  # exact: all 32 sign flips
+    big = np.full(40, 1.0)
+    p = paired_pvalue(big, np.zeros(40), "permutation", n_resamples=999)
+    assert p == pytest.approx(2 * (0 + 1) / (999 + 1))  # never 0: the observed statistic counts once
+
+
+def test_holm_worked_example():
+    # m = 4; sorted p 0.005, 0.01, 0.03, 0.04 -> 0.02, 0.03, 0.06, max(0.06, 0.04) = 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])  # monotone: never below an earlier step
+
+
+def test_bootstrap_ci_is_fixed_and_covers_the_mean():
+    diff = np.random.default_rng(0).normal(0.1, 0.2, 200)
+    lo, hi = bootstrap_ci(diff)
+    assert lo < diff.mean() < hi and (lo, hi) == bootstrap_ci(diff)
+
+
+def test_comparison_counts_and_power_guard():
+    a, b = np.array([1.0, 0, 1, 1, 0, 1]), np.array([0.0, 0, 1, 0, 1, 0])
+    c = compare("ref", "base", "hr@10", a, b, test="wilcoxon")
+    assert (c.wins, c.ties, c.losses) == (3, 2, 1)
+    assert c.rel_improvement == pytest.approx(100 * (4 / 6 - 2 / 6) / (2 / 6))
+    assert min_pvalue("wilcoxon", 4) == pytest.approx(0.125) and not c.testable  # 4 non-zero pairs: p >= 0.125
+    assert min_pvalue("t", 4) == 0.0
+
+
+# ---------------------------------------------------------------- crafted trials
+
+def write_trial(store: ResultStore, method: str, seed: int, hits: np.ndarray, cold: np.ndarray, *,
+                variant: str = "", audit: bool = False, users: np.ndarray | None = None, scores: bool = False) -> None:
+    """A stored trial whose positive is ranked first (hit) or 50th (miss) on each test event."""
+    n = len(hits)
+    s = np.where(hits, 0, 50).astype(np.int64)
+    e = np.zeros(n, dtype=np.int64)
+    users = np.arange(n) if users is None else users
+    per = M.all_metrics(s, e)
+    vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": users, "test.item": np.arange(n) + 100,
+               **{f"test.{m}": v for m, v in per.items()}}
+    if scores:
+        rng = np.random.default_rng(seed)
+        vectors.update({"test.scores": rng.normal(size=(n, 11)).astype(np.float32),
+                        "test.cand_cold": rng.random((n, 11)) < 0.5, "test.cand_mask": np.ones((n, 11), bool)})
+    rec = {"trial_id": f"{method}-{variant}-{audit}-{seed}", "status": "ok", "seed": seed, "audit": audit,
+           "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
+           "method": {"name": method, "budget": "paper", "variant": variant},
+           "metrics": {"test": M.summarise(per, cold)}}
+    store.write(rec, vectors)
+
+
+def crafted_store(tmp_path: Path, n: int = 200) -> ResultStore:
+    rng = np.random.default_rng(0)
+    store = ResultStore(tmp_path / "results")
+    cold = rng.random(n) < 0.4
+    base = rng.random(n)
+    for seed in range(3):
+        jitter = rng.random(n) < 0.02
+        write_trial(store, "promo", seed, (base < 0.8) ^ jitter, cold)
+        write_trial(store, "popular", seed, base < 0.6, cold)
+        write_trial(store, "bpr-mf", seed, base < 0.6, cold)  # ties popular exactly
+        write_trial(store, "random", seed, base < 0.1, cold)
+        write_trial(store, "promo", seed, base < 0.95, cold, audit=True, variant="audit_leak=true")
+    return store
+
+
+def table_for(store: ResultStore, **kw):
+    (rows,) = rows_by_table(group_trials(store)).values()
+    args = dict(split="test", subset="all", metrics=["hr@10", "ndcg@10"], reference="promo")
+    args.update(kw)
+    return build_table(rows, EventCache(store), **args)
+
+
+def test_marks_bold_underline_ties_and_dagger(tmp_path):
+    table = table_for(crafted_store(tmp_path))
+    by = {r.label: r for r in table.rows}
+    ref, pop, bpr, rnd, audit = (by[k] for k in ("promo", "popular", "bpr-mf", "random", "promo [audit_leak=true] (AUDIT)"))
+    assert table.reference == ref and table.extras == [audit]
+    cell = table.cells
+    assert cell[(ref, 0)].bold and cell[(ref, 0)].dagger
+    assert cell[(pop, 0)].underline and cell[(bpr, 0)].underline  # a tie shares the mark
+    assert not cell[(rnd, 0)].bold and not cell[(rnd, 0)].underline
+    assert not cell[(audit, 0)].bold, "audit rows are never ranked"
+    assert table.improvement[0] == pytest.approx(100 * (cell[(ref, 0)].mean - cell[(pop, 0)].mean)
+                                                 / cell[(pop, 0)].mean)
+    assert len(table.comparisons) == 3 * 2 and all(c.p_holm is not None for c in table.comparisons)
+
+
+def test_baseline_better_than_reference_gets_the_other_mark(tmp_path):
+    store = crafted_store(tmp_path)
+    for seed in range(3):  # a baseline far better than promo on the same events
+        write_trial(store, "oracle", seed, np.ones(200, bool), crafted_cold())
+    table = table_for(store)
+    by = {r.label: r for r in table.rows}
+    assert table.cells[(by["oracle"], 0)].ddagger and not table.cells[(by["promo"], 0)].dagger
+    assert table.cells[(by["oracle"], 0)].bold and table.cells[(by["promo"], 0)].underline
+
+
+def test_lower_is_better_metrics_rank_the_other_way(tmp_path, monkeypatch):
+    import benchmark.report.table as T
+
+    monkeypatch.setattr(T, "LOWER_IS_BETTER", frozenset({"hr@10"}))
+    table = table_for(crafted_store(tmp_path), reference=None)
+    by = {r.label: r for r in table.rows}
+    assert table.cells[(by["random"], 0)].bold and not table.cells[(by["random"], 1)].bold
+
+
+def test_refuses_when_events_differ(tmp_path):
+    store = crafted_store(tmp_path)
+    n = 200
+    for seed in range(3):
+        write_trial(store, "shifted", seed, np.ones(n, bool), np.zeros(n, bool), users=np.arange(n) + 1)
+    with pytest.raises(BenchError, match="different events"):
+        table_for(store)
+
+
+def test_too_few_events_are_not_marked(tmp_path):
+    store = ResultStore(tmp_path / "r")
+    cold = np.zeros(5, bool)
+    write_trial(store, "promo", 0, np.ones(5, bool), cold)
+    write_trial(store, "popular", 0, np.zeros(5, bool), cold)
+    table = table_for(store, test="wilcoxon")
+    assert not any(c.dagger for c in table.cells.values())
+    assert table.notes and "cannot reach alpha" in table.notes[0]
+
+
+def test_latex_escapes_names_and_matches_the_golden_file(tmp_path):
+    assert latex.escape("a_b&c%d$e#f{g}~h^i\\") == (r"a\_b\&c\%d\$e\#f\{g\}\textasciitilde{}h\textasciicircum{}"
+                                                   r"i\textbackslash{}")
+    text = latex.tabular(table_for(crafted_store(tmp_path)))
+    assert "|" not in text.split("\n")[0] and r"\toprule" in text and r"\bottomrule" in text
+    golden = GOLDEN / "crafted-table.tex"
+    if os.environ.get("PROMO_BENCH_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_markdown_csv_json_carry_the_same_table(tmp_path):
+    table = table_for(crafted_store(tmp_path))
+    md = render.markdown(table)
+    assert "**promo**" in md and "Improv." in md and "†" in md
+    import json
+
+    payload = json.loads(render.as_json(table))
+    assert payload["correction"] == "holm" and len(payload["comparisons"]) == 6
+    assert render.csv(table).splitlines()[0].startswith("method,variant,audit,role,dataset,metric,mean")
+
+
+def test_generated_latex_compiles_with_pdflatex(tmp_path):
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex missing in CI: .ci/run should have installed texlive-latex-recommended")
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
+    doc = tmp_path / "table.tex"
+    doc.write_text(latex.document(table_for(crafted_store(tmp_path))))
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "table.pdf").stat().st_size > 1000
+
+
+def test_report_writes_every_format_and_the_plots(tmp_path):
+    store = crafted_store(tmp_path)
+    for seed in range(3):
+        write_trial(store, "dssm", seed, np.ones(200, bool), crafted_cold(), scores=True)
+    out = tmp_path / "reports"
+    written = build_reports(store, out, ReportOptions(formats=["latex", "md", "csv", "json"], plots=True))
+    names = {p.name for p in written}
+    for subset in ("all", "cold", "warm"):
+        for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
+            assert f"loo-paper-test-{subset}{ext}" in names
+    pngs = [p for p in written if p.suffix == ".png"]
+    kinds = {"metrics-ci", "over-k", "cold-vs-warm", "score-distributions"}
+    assert all(any(k in p.name for p in pngs) for k in kinds)
+    for p in written:
+        assert p.stat().st_size > 0
+
+
+def crafted_cold() -> np.ndarray:
+    return np.random.default_rng(0).random(200) < 0.4
