@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from benchmark import __version__
 from benchmark.config import parse_set_options
@@ -149,7 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_options(args: argparse.Namespace) -> "ReportOptions":
+def report_options(args: argparse.Namespace) -> Any:
     from benchmark.report.build import ReportOptions
 
     return ReportOptions(formats=args.format, reference=None if args.reference == "none" else args.reference,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -37,3 +37,46 @@ class EarlyStopping:
         best = self.best_value if self.best_epoch >= 0 else None
         return {"best_epoch": self.best_epoch, "best_valid_hr@10": best, "epochs_run": self.epochs,
                 "valid_curve": [round(v, 6) for v in self.curve]}
+
+
+def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 batches: Callable[[], Iterable[torch.Tensor]],
+                 step: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]],
+                 epochs: int, patience: int, desc: str, validate_first: bool = False) -> dict[str, Any]:
+    """The epoch loop every learned method shares: one optimiser step per index batch, validation HR@10
+    after each epoch through the harness, early stopping, and the best epoch's weights restored.
+
+    ``step(idx)`` returns the loss, or (loss, named parts to log). With ``validate_first`` the model as
+    given counts as epoch 0, so training is kept only if validation says it helps.
+    """
+    stopper = EarlyStopping(model, patience)
+    if validate_first:
+        model.eval()
+        stopper.step(method.ctx.validate(method))
+    losses: dict[str, list[float]] = {"total": []}
+    rows = 0
+    for _epoch in method.ctx.progress(range(epochs), desc):
+        model.train()
+        sums: dict[str, float] = {}
+        n = 0
+        for idx in batches():
+            out = step(idx)
+            loss, parts = out if isinstance(out, tuple) else (out, {})
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            for key, val in {"total": loss, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + val.item() * len(idx)
+            n += len(idx)
+        rows += n
+        for key, val in sums.items():
+            losses.setdefault(key, []).append(round(val / max(n, 1), 6))
+        model.eval()
+        if stopper.step(method.ctx.validate(method)):
+            break
+    stopper.restore()
+    model.eval()
+    info = {**stopper.info(), "train_loss": losses["total"], "train_rows_seen": rows}
+    if len(losses) > 1:
+        info["loss_parts"] = losses
+    return info

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
-from benchmark.training import EarlyStopping
+from benchmark.training import train_epochs
 
 
 class DSSMNet(nn.Module):
@@ -55,26 +55,14 @@ class DSSM(Method):
         self.net = DSSMNet(data.n_users, data.n_items, self.uf.shape[1], self.if_.shape[1], o["dim"]).to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
         train = data.train
-        stopper = EarlyStopping(self.net, o["patience"])
-        losses = []
-        for _epoch in self.ctx.progress(range(o["epochs"]), "dssm epochs"):
-            self.net.train()
-            total, n = 0.0, 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
-                u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
-                logits = (self.net.user_vec(u, self.uf[u]) * self.net.item_vec(i, self.if_[i])).sum(-1)
-                loss = F.binary_cross_entropy_with_logits(logits, y) + o["l2_emb"] * self.net.l2_emb()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total, n = total + loss.item() * len(idx), n + len(idx)
-            losses.append(total / max(n, 1))
-            self.net.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
-                "train_rows_seen": train.n_rows * stopper.epochs}
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
+            logits = (self.net.user_vec(u, self.uf[u]) * self.net.item_vec(i, self.if_[i])).sum(-1)
+            return F.binary_cross_entropy_with_logits(logits, y) + o["l2_emb"] * self.net.l2_emb()
+
+        return train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], "dssm epochs")
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()

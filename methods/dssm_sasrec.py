@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.method import Method, TrainData
-from benchmark.training import EarlyStopping
+from benchmark.training import train_epochs
 from methods.dssm import DSSMNet
 from methods.sasrec import SASRec
 
@@ -54,28 +54,16 @@ class DSSMSASRec(Method):
         train = data.train
         s_train = self.history_vectors(train["hist"], train["hist_mask"])
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
-        stopper = EarlyStopping(self.net, o["patience"])
-        losses = []
-        for _epoch in self.ctx.progress(range(o["epochs"]), "dssm-sasrec epochs"):
-            self.net.train()
-            total, n = 0.0, 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
-                u, i = train["user"][idx], train["item"][idx]
-                logits = (self.user_vectors(u, s_train[idx]) * self.item_vectors(i)).sum(-1)
-                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
-                loss = loss + o["l2_emb"] * self.net.l2_emb()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total, n = total + loss.item() * len(idx), n + len(idx)
-            losses.append(total / max(n, 1))
-            self.net.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        self.net.eval()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
-                "train_rows_seen": train.n_rows * stopper.epochs, "sasrec": self.sasrec.fitted_info}
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            u, i = train["user"][idx], train["item"][idx]
+            logits = (self.user_vectors(u, s_train[idx]) * self.item_vectors(i)).sum(-1)
+            loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+            return loss + o["l2_emb"] * self.net.l2_emb()
+
+        info = train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], "dssm-sasrec epochs")
+        return {**info, "sasrec": self.sasrec.fitted_info}
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()
@@ -111,29 +99,15 @@ class FineTune(DSSMSASRec):
         model = torch.nn.ModuleList([self.net, self.sasrec.net])
         opt = torch.optim.Adam(model.parameters(), lr=o["lr"], betas=(0.9, 0.98))
         train = data.train
-        stopper = EarlyStopping(model, o["patience"])
-        model.eval()
-        stopper.step(self.ctx.validate(self))  # epoch 0 = the pretrained backbone, so tuning can only be chosen if it helps
-        losses = []
-        for _epoch in self.ctx.progress(range(o["epochs"]), "finetune epochs"):
-            model.train()
-            total, n = 0.0, 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
-                u, i = train["user"][idx], train["item"][idx]
-                s_u = self.sasrec.net.pooled(train["hist"][idx], train["hist_mask"][idx])
-                logits = (self.user_vectors(u, s_u) * self.item_vectors(i)).sum(-1)
-                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
-                loss = loss + o["l2_emb"] * (self.net.l2_emb() + torch.norm(self.sasrec.net.item_emb.weight))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total, n = total + loss.item() * len(idx), n + len(idx)
-            losses.append(total / max(n, 1))
-            model.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        model.eval()
-        info = stopper.info()
-        return {**info, "best_epoch_is_pretrained": info["best_epoch"] == 0, "backbone": base.fitted_info,
-                "train_loss": [round(x, 6) for x in losses], "train_rows_seen": train.n_rows * (stopper.epochs - 1)}
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            u, i = train["user"][idx], train["item"][idx]
+            s_u = self.sasrec.net.pooled(train["hist"][idx], train["hist_mask"][idx])
+            logits = (self.user_vectors(u, s_u) * self.item_vectors(i)).sum(-1)
+            loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+            return loss + o["l2_emb"] * (self.net.l2_emb() + torch.norm(self.sasrec.net.item_emb.weight))
+
+        # epoch 0 = the pretrained backbone, so fine-tuning is kept only if validation says it helps
+        info = train_epochs(self, model, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], "finetune epochs", validate_first=True)
+        return {**info, "best_epoch_is_pretrained": info["best_epoch"] == 0, "backbone": base.fitted_info}

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
-from benchmark.training import EarlyStopping
+from benchmark.training import train_epochs
 
 
 class BPRMF(Method):
@@ -31,28 +31,19 @@ class BPRMF(Method):
         opt = torch.optim.Adam(model.parameters(), lr=o["lr"])
         train = data.train
         positives = torch.nonzero(train["label"] > 0).squeeze(1)
-        stopper = EarlyStopping(model, o["patience"])
-        losses = []
-        for _epoch in self.ctx.progress(range(o["epochs"]), "bpr-mf epochs"):
-            model.train()
-            total, n = 0.0, 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator, rows=positives):
-                u, i = train["user"][idx], train["item"][idx]
-                j = torch.randint(0, data.n_items, (len(idx),), generator=self.ctx.generator).to(self.device)
-                eu, ei, ej = self.user_emb(u), self.item_emb(i), self.item_emb(j)
-                diff = (eu * ei).sum(-1) - (eu * ej).sum(-1)
-                loss = -F.logsigmoid(diff).mean() + o["reg"] * (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / len(idx)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total, n = total + loss.item() * len(idx), n + len(idx)
-            losses.append(total / max(n, 1))
-            model.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses], "n_train_positives": int(len(positives)),
-                "train_rows_seen": int(len(positives)) * stopper.epochs}
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            u, i = train["user"][idx], train["item"][idx]
+            j = torch.randint(0, data.n_items, (len(idx),), generator=self.ctx.generator).to(self.device)
+            eu, ei, ej = self.user_emb(u), self.item_emb(i), self.item_emb(j)
+            diff = (eu * ei).sum(-1) - (eu * ej).sum(-1)
+            reg = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / len(idx)
+            return -F.logsigmoid(diff).mean() + o["reg"] * reg
+
+        info = train_epochs(self, model, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator,
+                                                                          rows=positives),
+                            step, o["epochs"], o["patience"], "bpr-mf epochs")
+        return {**info, "n_train_positives": int(len(positives))}
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         eu = self.user_emb(batch["user"])  # (B, d)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
-from benchmark.training import EarlyStopping
+from benchmark.training import train_epochs
 from methods.dssm_sasrec import DSSMSASRec
 from methods.pinnacle import ScoredPinnacle
 
@@ -173,38 +172,24 @@ class Promo(Method):
         use_pfpe = self.prompt_input == "feedback" and o.get("lambda1", 0.0) > 0
         pfpe_fn = pfpe_l1 if o.get("pfpe") == "l1" else pfpe_released
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
-        stopper = EarlyStopping(self.net, o["patience"])
-        losses: dict[str, list[float]] = {"total": [], "rec": [], "pfpe": [], "pape": []}
-        for _epoch in self.ctx.progress(range(o["epochs"]), f"{self.name} epochs"):
-            self.net.train()
-            sums = dict.fromkeys(losses, 0.0)
-            n = 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
-                i, y = train["item"][idx], train["label"][idx].float()
-                P, t, N = self.net.prompt(i, fbp[idx], fbp_mask[idx], self.item_feats,
-                                          train["fb_neg"][idx] if use_pfpe else None,
-                                          train["fb_neg_mask"][idx] if use_pfpe else None)
-                logits = (U[idx] * self.net.fused(self.V[i], P, t)).sum(-1)
-                rec = F.binary_cross_entropy_with_logits(logits, y)
-                l_pfpe = (pfpe_fn(P, N, fbp_mask[idx].sum(1).float(), train["fb_neg_mask"][idx].sum(1).float())
-                          if use_pfpe else torch.zeros((), device=self.device))
-                l_pape = pape(logits, y, self.is_cold[i])
-                loss = rec + o.get("lambda1", 0.0) * l_pfpe + o["lambda2"] * l_pape
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                for key, val in (("total", loss), ("rec", rec), ("pfpe", l_pfpe), ("pape", l_pape)):
-                    sums[key] += val.item() * len(idx)
-                n += len(idx)
-            for key in losses:
-                losses[key].append(round(sums[key] / max(n, 1), 6))
-            self.net.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        self.net.eval()
-        return {**stopper.info(), "train_loss": losses["total"], "loss_parts": losses,
-                "train_rows_seen": train.n_rows * stopper.epochs, "n_train_rows_pseudo_pinnacle": n_pseudo,
+        zero = torch.zeros((), device=self.device)
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            i, y = train["item"][idx], train["label"][idx].float()
+            P, t, N = self.net.prompt(i, fbp[idx], fbp_mask[idx], self.item_feats,
+                                      train["fb_neg"][idx] if use_pfpe else None,
+                                      train["fb_neg_mask"][idx] if use_pfpe else None)
+            logits = (U[idx] * self.net.fused(self.V[i], P, t)).sum(-1)
+            rec = F.binary_cross_entropy_with_logits(logits, y)
+            l_pfpe = (pfpe_fn(P, N, fbp_mask[idx].sum(1).float(), train["fb_neg_mask"][idx].sum(1).float())
+                      if use_pfpe else zero)
+            l_pape = pape(logits, y, self.is_cold[i])
+            loss = rec + o.get("lambda1", 0.0) * l_pfpe + o["lambda2"] * l_pape
+            return loss, {"rec": rec, "pfpe": l_pfpe, "pape": l_pape}
+
+        info = train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], f"{self.name} epochs")
+        return {**info, "n_train_rows_pseudo_pinnacle": n_pseudo,
                 "trainable_parameters": sum(p.numel() for p in self.net.parameters()),
                 "backbone": self.backbone.fitted_info, "sasrec": self.backbone.sasrec.fitted_info}
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
-from benchmark.training import EarlyStopping
+from benchmark.training import train_epochs
 
 
 class CausalAttention(nn.Module):
@@ -101,28 +101,15 @@ class SASRec(Method):
         self._build(data)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
         train = data.train
-        stopper = EarlyStopping(self.net, o["patience"])
-        losses = []
-        for _epoch in self.ctx.progress(range(o["epochs"]), "sasrec epochs"):
-            self.net.train()
-            total, n = 0.0, 0
-            for idx in train.index_batches(o["batch_size"], self.ctx.generator):
-                s_u = self.net.pooled(train["hist"][idx], train["hist_mask"][idx])
-                logits = (s_u * self.net.item_vectors(train["item"][idx])).sum(-1)
-                loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
-                loss = loss + o["l2_emb"] * torch.norm(self.net.item_emb.weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total, n = total + loss.item() * len(idx), n + len(idx)
-            losses.append(total / max(n, 1))
-            self.net.eval()
-            if stopper.step(self.ctx.validate(self)):
-                break
-        stopper.restore()
-        self.net.eval()
-        return {**stopper.info(), "train_loss": [round(x, 6) for x in losses],
-                "train_rows_seen": train.n_rows * stopper.epochs}
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            s_u = self.net.pooled(train["hist"][idx], train["hist_mask"][idx])
+            logits = (s_u * self.net.item_vectors(train["item"][idx])).sum(-1)
+            loss = F.binary_cross_entropy_with_logits(logits, train["label"][idx].float())
+            return loss + o["l2_emb"] * torch.norm(self.net.item_emb.weight)
+
+        return train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], "sasrec epochs")
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()

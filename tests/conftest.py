@@ -49,7 +49,7 @@ def tiny_grouplens(tmp_path) -> Path:
                (3, 4, 2, 130), (2, 4, 4, 130), (1, 4, 5, 140), (3, 1, 5, 150), (3, 3, 4, 150), (2, 2, 1, 160)]
     (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in ratings))
     items = [f"1|Toy Story (1995)|01-Jan-1995||http://x{GENRE_FLAGS}", f"2|Caf\u00e9 (1971)|01-Jan-1998||http://x{GENRE_FLAGS}",
-             f"3|unknown||||1" + "|0" * 18, f"4|Old (1925)|01-Jan-1925||http://x{GENRE_FLAGS}"]
+             "3|unknown||||1" + "|0" * 18, f"4|Old (1925)|01-Jan-1925||http://x{GENRE_FLAGS}"]
     (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")
     (folder / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n3|15|M|student|00000\n")
     return folder

@@ -7,7 +7,6 @@ import pytest
 
 from benchmark.errors import BenchError
 from benchmark.protocols import get_split, loo
-from benchmark.protocols.split import Split
 from tests.conftest import synthetic
 
 PARAMS = loo.resolve_params({"tau": 5, "n_negatives": 8, "history_len": 6, "feedback_len": 3})
