@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--save-scores", action="store_true",
-                     help="also store every candidate's score (for the score-distribution plot)")
+                     help="also store every test candidate's score (for the score-distribution plot; on with --all)")
     run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
 
     st = sub.add_parser("status", help="count stored trials")
@@ -117,7 +117,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"planned {len(planned)} trials ({len(methods)} methods x {len(datasets)} datasets x "
           f"{args.seeds} seeds) on {device}; results in {store.root}", file=sys.stderr)
     show = not args.no_progress and sys.stderr.isatty()
-    summary = execute(planned, store, device, show_progress=show, force=args.force, save_scores=args.save_scores)
+    # run --all feeds the full report, whose score-distribution plot needs the candidates' scores
+    summary = execute(planned, store, device, show_progress=show, force=args.force,
+                      save_scores=args.save_scores or args.all)
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored", file=sys.stderr)
     if args.all:
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))

@@ -169,7 +169,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         summary: dict[str, Any] = {}
         for part in ("valid", "test"):
             events = env.views.events(part, audit)
-            s, e, scores = rank_events(method, events, keep_scores=save_scores)
+            s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
             per_event = M.all_metrics(s, e)
             if scores is not None:  # for the score-distribution plot; candidates' cold flags as of the split
                 is_cold = split.part("item")["is_cold"]

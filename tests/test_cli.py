@@ -48,6 +48,12 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     rnd = [r for r in rows if r["method"] == "random" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]
     assert float(pop[0]["mean"]) > float(rnd[0]["mean"]) + 0.1
+    for subset in ("all", "cold", "warm"):
+        for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
+            assert (reports / "tables" / f"loo-quick-test-{subset}{ext}").stat().st_size > 0
+    plots = {p.name for p in (reports / "plots").iterdir()}
+    for kind in ("metrics-ci-all", "over-k-cold", "cold-vs-warm", "score-distributions"):
+        assert f"ml-100k-loo-quick-{kind}.png" in plots and f"ml-100k-loo-quick-{kind}.pdf" in plots
     md = (reports / "summary.md").read_text()
     assert "ml-100k / loo / test / cold targets" in md and "| popular" in md
 

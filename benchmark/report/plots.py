@@ -116,8 +116,12 @@ def score_distributions(rows: list[RowEvents], cache: EventCache, styles: Styles
     with_scores = [r for r in rows if f"{split}.scores" in cache.vectors(r.paths[0])]
     if not with_scores:
         return []
-    fig, axes = plt.subplots(1, len(with_scores), figsize=(3.4 * len(with_scores), 2.8), squeeze=False)
-    for ax, row in zip(axes[0], with_scores):
+    ncols = min(4, len(with_scores))
+    nrows = -(-len(with_scores) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(with_scores):]:
+        ax.set_visible(False)
+    for ax, row in zip(axes.ravel(), with_scores):
         v = cache.vectors(row.paths[0])  # the first seed: scores are not averaged across models
         scores, cand_cold, mask = v[f"{split}.scores"], v[f"{split}.cand_cold"], v[f"{split}.cand_mask"]
         cold_pos = scores[:, 0][cand_cold[:, 0]]
@@ -127,7 +131,8 @@ def score_distributions(rows: list[RowEvents], cache: EventCache, styles: Styles
         ax.hist(cold_pos, bins=bins, density=True, alpha=0.6, color=OKABE_ITO[0], label="cold-item positives")
         ax.set_title(row.key.label, fontsize=9)
         ax.set_xlabel("score")
-    axes[0][0].set_ylabel("density")
+    for r in range(nrows):
+        axes[r][0].set_ylabel("density")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
