@@ -110,3 +110,20 @@ class Method(abc.ABC):
         out = dict(cls.defaults)
         out.update(cls.budgets.get(budget, {}))
         return out
+
+
+class NetState:
+    """Mixin for cacheable methods that keep their model in ``self.net`` and build it with ``self._build(data)``."""
+
+    net: Any
+
+    def _build(self, data: TrainData) -> None:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict()}
+
+    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
+        self._build(data)
+        self.net.load_state_dict(state["net"])
+        self.net.eval()

@@ -11,13 +11,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmark.method import Method, TrainData
+from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 from methods.dssm import DSSMNet
 from methods.sasrec import SASRec
 
 
-class DSSMSASRec(Method):
+class DSSMSASRec(NetState, Method):
     """Two towers; the user tower also takes the mean-pooled output of a frozen, pretrained ``sasrec``."""
 
     name = "dssm-sasrec"
@@ -70,13 +70,6 @@ class DSSMSASRec(Method):
         s_u = self.history_vectors(batch["hist"], batch["hist_mask"])
         return torch.einsum("bd,bcd->bc", self.user_vectors(batch["user"], s_u), self.item_vectors(batch["cand"]))
 
-    def get_state(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict()}
-
-    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
-        self._build(data)
-        self.net.load_state_dict(state["net"])
-        self.net.eval()
 
 
 class FineTune(DSSMSASRec):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import Method, TrainData
+from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 
 
@@ -78,7 +78,7 @@ class SASRecEncoder(nn.Module):
         return out.sum(1) / n
 
 
-class SASRec(Method):
+class SASRec(NetState, Method):
     name = "sasrec"
     version = "1"
     requires = frozenset({"history"})
@@ -115,11 +115,3 @@ class SASRec(Method):
         self.net.eval()
         s_u = self.net.pooled(batch["hist"], batch["hist_mask"])
         return torch.einsum("bd,bcd->bc", s_u, self.net.item_vectors(batch["cand"]))
-
-    def get_state(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict()}
-
-    def set_state(self, data: TrainData, state: dict[str, Any]) -> None:
-        self._build(data)
-        self.net.load_state_dict(state["net"])
-        self.net.eval()
