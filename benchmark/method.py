@@ -12,8 +12,9 @@ negative), ``time``, and causal windows built from training rows strictly before
 ``fb_pos``/``fb_pos_mask`` and ``fb_neg``/``fb_neg_mask`` (the item's latest positive/negative users).
 
 A scoring batch (``dict`` of tensors) has ``user`` (B,), ``time`` (B,), ``cand`` (B, C) candidate
-items, ``cand_mask`` (B, C), ``hist``/``hist_mask`` (B, L) and ``fb_pos``/``fb_neg`` with masks
-(B, C, k), windows as of the event's time. ``score`` returns (B, C) scores, higher is better;
+items in a shuffled order (the positive's place is never revealed), ``cand_mask`` (B, C),
+``hist``/``hist_mask`` (B, L) and ``fb_pos``/``fb_neg`` with masks (B, C, k), windows as of the
+event's time. ``score`` returns (B, C) scores, higher is better;
 ties are allowed (the harness breaks them fairly). C may be 101 sampled items or every item.
 """
 

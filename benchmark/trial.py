@@ -60,22 +60,51 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# What a method's score() may see of an evaluation event. The positive item, its cold flag and the
+# event's place in the log stay with the harness.
+SCORING_FIELDS = ("user", "time", "cand", "cand_mask", "hist", "hist_mask", "fb_pos", "fb_pos_mask", "fb_neg",
+                  "fb_neg_mask")
+PER_CANDIDATE = ("cand", "cand_mask", "fb_pos", "fb_pos_mask", "fb_neg", "fb_neg_mask")
+SHUFFLE_SEED = 0
+
+
+def scoring_batch(events: TensorTable, idx: torch.Tensor, perm: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The events' fields a method may use, with each event's candidates in a fixed shuffled order, so the
+    positive is not always in column 0 (a position-dependent score would otherwise find it)."""
+    batch = {name: events[name][idx] for name in SCORING_FIELDS if name in events}
+    for name in PER_CANDIDATE:
+        if name in batch:
+            x = batch[name]
+            index = perm.view(*perm.shape, *([1] * (x.dim() - 2))).expand_as(x)
+            batch[name] = torch.gather(x, 1, index)
+    return batch
+
+
 @torch.no_grad()
 def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATCH,
                 keep_scores: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(s, e[, scores]) per event: candidates above and tied with the positive (column 0 of ``cand``)."""
+    """(s, e[, scores]) per event: candidates above and tied with the positive (column 0 of ``cand``).
+
+    Methods score shuffled candidates (the same shuffle for every method and trial); scores are put back
+    in the split's order before counting.
+    """
+    n_events, n_cand = events["cand"].shape
+    gen = torch.Generator().manual_seed(SHUFFLE_SEED)
+    perms = torch.argsort(torch.rand(n_events, n_cand, generator=gen), dim=1).to(events.device)
     s_all, e_all, sc_all = [], [], []
     for idx in events.index_batches(batch_size, shuffle=False):
-        batch = events.rows(idx)
-        scores = method.score(batch)
-        if tuple(scores.shape) != tuple(batch["cand"].shape):
-            raise ValueError(f"method {method.name!r} returned scores of shape {tuple(scores.shape)}, "
+        perm = perms[idx]
+        batch = scoring_batch(events, idx, perm)
+        shuffled = method.score(batch)
+        if tuple(shuffled.shape) != tuple(batch["cand"].shape):
+            raise ValueError(f"method {method.name!r} returned scores of shape {tuple(shuffled.shape)}, "
                              f"expected {tuple(batch['cand'].shape)}")
-        s, e = M.rank_counts(scores.float(), batch["cand_mask"])
+        scores = torch.empty_like(shuffled, dtype=torch.float32).scatter_(1, perm, shuffled.float())
+        s, e = M.rank_counts(scores, events["cand_mask"][idx])
         s_all.append(s.cpu())
         e_all.append(e.cpu())
         if keep_scores:
-            sc_all.append(scores.float().cpu())
+            sc_all.append(scores.cpu())
     scores_out = torch.cat(sc_all).numpy() if keep_scores else None
     return torch.cat(s_all).numpy(), torch.cat(e_all).numpy(), scores_out
 
@@ -151,7 +180,8 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),
                     "features_sha256": inter.features_hash()},
         "protocol": {"name": spec.protocol, "params": split.meta["params"], "split_hash": split.hash,
-                     "tau": split.meta["tau"], "cold_item_share": split.meta["cold_item_share"]},
+                     "tau": split.meta["tau"], "cold_item_share": split.meta["cold_item_share"],
+                     "split": {k: v for k, v in split.meta.items() if k not in ("params", "split_hash")}},
         "env": environment(device),
     }
     t0 = time.perf_counter()

@@ -16,6 +16,11 @@ from benchmark.protocols.split import Split
 from benchmark.tensors import TensorTable
 
 
+def training_meta(meta: dict, audit: bool) -> dict:
+    """Split metadata a method may see: the per-part counts describe validation and test events, so they stay out."""
+    return {k: v for k, v in meta.items() if k != "parts"} | {"audit": audit}
+
+
 class SplitViews:
     def __init__(self, split: Split, inter: Interactions, device: torch.device) -> None:
         self.split, self.inter, self.device = split, inter, device
@@ -45,5 +50,5 @@ class SplitViews:
                 n_items=self.inter.n_items, user_features=torch.from_numpy(self.inter.user_features).to(d),
                 item_features=torch.from_numpy(self.inter.item_features).to(d),
                 item_train_pos_count=torch.from_numpy(item["train_pos_count"]).to(d),
-                item_is_cold=torch.from_numpy(item["is_cold"]).to(d), meta=dict(self.split.meta, audit=audit))
+                item_is_cold=torch.from_numpy(item["is_cold"]).to(d), meta=training_meta(self.split.meta, audit))
         return self._train[audit]

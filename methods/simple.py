@@ -16,7 +16,7 @@ class RandomMethod(Method):
     """Uniform random scores, drawn from the trial's seeded generator."""
 
     name = "random"
-    version = "1"
+    version = "2"  # 2: candidates reach score() shuffled, so the same seed draws other numbers
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         return {}

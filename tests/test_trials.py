@@ -136,3 +136,27 @@ def test_a_broken_plugin_is_unavailable_not_fatal():
     with pytest.raises(BenchError, match="unavailable: ModuleNotFoundError"):
         entry.load()
     assert "ModuleNotFoundError" in entry.error
+
+
+class ColumnZero(Method):
+    """Scores by column position and asserts it never sees the answer."""
+
+    name = "column-zero"
+
+    def fit(self, data):
+        return {}
+
+    def score(self, batch):
+        assert not {"item", "cold", "pos"} & set(batch), "the scorer saw the positive item, its flag or position"
+        cand = batch["cand"]
+        return -torch.arange(cand.shape[1], dtype=torch.float32).expand(cand.shape[0], -1).clone()
+
+
+def test_a_position_biased_scorer_cannot_find_the_positive(data):
+    inter, split = data
+    spec = replace(spec_for("random", split), method="column-zero", method_version="1")
+    rec, vec = run_trial(spec, ColumnZero, split, inter, torch.device("cpu"))
+    assert rec["status"] == "ok", rec.get("traceback")
+    n_cand = split.part("test")["cand_mask"].sum(1).mean()
+    assert vec["test.hr@5"].mean() < 3 * 5 / n_cand  # chance is 5/21 here; column 0 would give 1.0
+    assert rec["protocol"]["split"]["n_users_with_events"] == len(split.part("test")["user"])

@@ -44,8 +44,19 @@ class Interactions:
     def canonical_hash(self) -> str:
         """sha256 of the canonical table: raw ids, time, value and label per row, in original order.
 
-        Independent of the reader, so two readers of the same data give the same split hash.
+        Independent of the reader, so two readers of the same data give the same split hash. Computed
+        once per object (the table is immutable; every trial asks for it).
         """
+        if "_canonical" not in self.__dict__:
+            self.__dict__["_canonical"] = self._canonical_hash()
+        return self.__dict__["_canonical"]
+
+    def features_hash(self) -> str:
+        if "_features" not in self.__dict__:
+            self.__dict__["_features"] = self._features_hash()
+        return self.__dict__["_features"]
+
+    def _canonical_hash(self) -> str:
         h = hashlib.sha256(b"promo-bench/interactions/v1\n")
         h.update("\x1f".join(self.user_ids[self.user].tolist()).encode("utf-8"))
         h.update(b"\x1e")
@@ -56,7 +67,7 @@ class Interactions:
         h.update(np.ascontiguousarray(self.label, dtype="i1").tobytes())
         return h.hexdigest()
 
-    def features_hash(self) -> str:
+    def _features_hash(self) -> str:
         h = hashlib.sha256(b"promo-bench/features/v1\n")
         for names, mat in ((self.user_feature_names, self.user_features), (self.item_feature_names, self.item_features)):
             h.update("\x1f".join(names).encode("utf-8"))
