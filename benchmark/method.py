@@ -2,7 +2,8 @@
 
 The harness owns data, candidates, seeds, devices, early-stopping signals and metrics. A method
 owns its model and loss. It sees training rows only while fitting; validation is reachable only
-through ``ctx.validate()``, which returns validation HR@10 and never exposes test events.
+through ``ctx.validate()``, which returns the protocol's validation metric (HR@10 on ``loo``,
+NDCG@20 over all candidates on ``cold``) and never exposes test events.
 
 Data a method receives (all tensors already on the trial's device):
 
@@ -16,6 +17,11 @@ items in a shuffled order (the positive's place is never revealed), ``cand_mask`
 ``hist``/``hist_mask`` (B, L) and ``fb_pos``/``fb_neg`` with masks (B, C, k), windows as of the
 event's time. ``score`` returns (B, C) scores, higher is better;
 ties are allowed (the harness breaks them fairly). C may be 101 sampled items or every item.
+
+Full-ranking protocols (``cold``) call ``score_all({"user": (B,)})`` for a (B, n_items) matrix; the
+default implementation calls ``score`` over item chunks, and embedding methods override it with one
+matrix product. Such protocols have no event time and no windows (``data.meta["implicit"]`` is true:
+every training row is a positive, so negatives come from ``data.negative_items``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 from benchmark.tensors import TensorTable
 
 # What a method may declare in ``requires``; the harness checks it against what the split provides.
+ITEM_CHUNK = 512  # items per score() call in the default score_all
 CAPABILITIES = frozenset({"item_features", "user_features", "history", "feedback"})
 
 
@@ -42,8 +49,21 @@ class TrainData:
     user_features: torch.Tensor  # (n_users, Fu) float32
     item_features: torch.Tensor  # (n_items, Fi) float32
     item_train_pos_count: torch.Tensor  # (n_items,) positives per item in the training rows
-    item_is_cold: torch.Tensor  # (n_items,) bool, by the protocol's tau on training rows
+    item_is_cold: torch.Tensor  # (n_items,) bool: loo: tau on training rows; cold: the strict new items
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def negative_items(self) -> torch.Tensor:
+        """Items a method may draw as training negatives: those with a training positive (never a
+        strict cold item, whose interactions are all held out)."""
+        if not hasattr(self, "_negative_items"):
+            self._negative_items = torch.nonzero(self.item_train_pos_count > 0).squeeze(1)
+        return self._negative_items
+
+    def sample_negatives(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` items drawn uniformly from ``negative_items`` (on the data's device)."""
+        pool = self.negative_items
+        return pool[torch.randint(0, len(pool), (n,), generator=generator).to(pool.device)]
 
 
 @dataclass
@@ -54,13 +74,15 @@ class TrialContext:
     seed: int
     budget: str
     generator: torch.Generator  # CPU generator seeded with the trial seed, for shuffles and sampling
-    validate: Callable[["Method"], float]  # validation HR@10 of the method as it is now
+    validate: Callable[["Method"], float]  # the protocol's validation metric of the method as it is now
     progress: Callable[[Iterable[Any], str], Iterator[Any]]  # wraps an epoch loop in a progress bar
     # fitted(name, overrides): registered method NAME with these option overrides, fitted on this trial's
     # split and seed -- trained once, cached, and shared (pretrained backbones). Call it before using any
     # randomness: afterwards the trial's RNGs are reseeded, so a cache hit and a miss give the same result.
     fitted: Callable[[str, dict[str, Any]], "Method"]
     audit: bool = False  # True when this trial's windows are the released code's leaky ones
+    n_items: int = 0  # catalogue size (full-ranking protocols score every item)
+    protocol: str = "loo"
 
 
 class Method(abc.ABC):
@@ -93,6 +115,21 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scores (B, C) for ``batch['cand']``; called under ``torch.no_grad()``."""
+
+    def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, n_items) scores of every item for ``batch['user']``; override with a matrix product when possible."""
+        users = batch["user"]
+        n_items = self.n_items_for_scoring
+        out = []
+        for start in range(0, n_items, ITEM_CHUNK):
+            items = torch.arange(start, min(start + ITEM_CHUNK, n_items), device=users.device)
+            cand = items[None, :].expand(len(users), -1)
+            out.append(self.score({"user": users, "cand": cand, "cand_mask": torch.ones_like(cand, dtype=torch.bool)}))
+        return torch.cat(out, dim=1)
+
+    @property
+    def n_items_for_scoring(self) -> int:
+        return int(self.ctx.n_items)
 
     def get_state(self) -> dict[str, Any]:
         """Tensors (and JSON-able values) that restore the fitted method; required when ``cacheable``."""

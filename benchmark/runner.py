@@ -24,6 +24,7 @@ from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
 
 BUDGETS = ("quick", "paper")
+HEADLINE = {"loo": "hr@10", "cold": "ndcg@20"}  # the number a finished trial prints
 
 
 @dataclass
@@ -72,9 +73,9 @@ def select_datasets(names: list[str] | None, data_dir: str | None) -> list[str]:
     return chosen
 
 
-def provided(inter: Interactions) -> frozenset[str]:
+def provided(inter: Interactions, protocol: str = "loo") -> frozenset[str]:
     """Capabilities a dataset + split offer, checked against each method's ``requires``."""
-    have = {"history", "feedback"}  # every loo split carries causal windows
+    have = {"history", "feedback"} if protocol == "loo" else set()  # loo splits carry causal windows
     if inter.item_features.shape[1]:
         have.add("item_features")
     if inter.user_features.shape[1]:
@@ -105,10 +106,10 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                 continue
             split, _ = get_split(inter, protocol, (protocol_options or {}).get(protocol))
             for name, cls in users.items():
-                missing = set(cls.requires) - provided(inter)
+                missing = set(cls.requires) - provided(inter, protocol)
                 if missing:
                     raise BenchError(f"method {name!r} requires {', '.join(sorted(missing))}, which dataset "
-                                     f"{dataset!r} does not provide")
+                                     f"{dataset!r} does not provide under protocol {protocol!r}")
                 options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
                                                    set_options.get(name, {}))
                 origin = registry()[name].origin
@@ -147,8 +148,9 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
         path = store.write(record, vectors)
         if record["status"] == "ok":
             summary.ok += 1
-            hr = record["metrics"]["test"]["all"]["hr@10"]
-            tqdm.write(f"ok     {label}: test HR@10 {hr:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
+            metric = HEADLINE[s.protocol]
+            value = record["metrics"]["test"]["all"][metric]
+            tqdm.write(f"ok     {label}: test {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
                        file=sys.stderr)
         else:
             summary.failed += 1

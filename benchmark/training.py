@@ -1,4 +1,5 @@
-"""Early stopping on the harness's validation signal (HR@10), keeping the best weights in memory."""
+"""Early stopping on the harness's validation signal (loo: HR@10; cold: NDCG@20 over all items), keeping the
+best weights in memory."""
 
 from __future__ import annotations
 
@@ -33,10 +34,14 @@ class EarlyStopping:
         if self._best_state is not None:
             self.module.load_state_dict(self._best_state)
 
-    def info(self) -> dict[str, Any]:
+    def info(self, metric: str = "hr@10") -> dict[str, Any]:
         best = self.best_value if self.best_epoch >= 0 else None
-        return {"best_epoch": self.best_epoch, "best_valid_hr@10": best, "epochs_run": self.epochs,
+        return {"best_epoch": self.best_epoch, "valid_metric": metric, "best_valid": best, "epochs_run": self.epochs,
                 "valid_curve": [round(v, 6) for v in self.curve]}
+
+
+def valid_metric_name(protocol: str) -> str:
+    return "ndcg@20 (all candidates)" if protocol == "cold" else "hr@10"
 
 
 def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -76,7 +81,7 @@ def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Opt
             break
     stopper.restore()
     model.eval()
-    info = {**stopper.info(), "train_loss": losses["total"], "train_rows_seen": rows}
+    info = {**stopper.info(valid_metric_name(method.ctx.protocol)), "train_loss": losses["total"], "train_rows_seen": rows}
     if len(losses) > 1:
         info["loss_parts"] = losses
     return info

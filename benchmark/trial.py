@@ -17,13 +17,15 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from benchmark import fullrank
 from benchmark import metrics as M
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
 from benchmark.fitted import FittedCache
 from benchmark.method import Method, TrialContext
-from benchmark.protocols.split import Split
+from benchmark.protocols import PROTOCOLS
+from benchmark.protocols.split import PARTS, Split
 from benchmark.tensors import TensorTable
 from benchmark.views import SplitViews
 
@@ -122,11 +124,22 @@ class TrialEnvironment:
         self.views = SplitViews(split, inter, device)
         self.cache = cache if cache is not None else FittedCache(None)
         self.progress = progress
+        self.full = PROTOCOLS[split.meta["protocol"]].EVALUATION == "full"
+        self._fullrank: dict[str, fullrank.FullRankPart] = {}
+
+    def fullrank_part(self, part: str) -> fullrank.FullRankPart:
+        if part not in self._fullrank:
+            self._fullrank[part] = fullrank.FullRankPart.build(self.split, part, self.device)
+        return self._fullrank[part]
 
     def context(self, seed: int, budget: str, audit: bool) -> TrialContext:
         generator = torch.Generator().manual_seed(seed)
 
         def validate(m: Method) -> float:
+            if self.full:  # NDCG@20 over all candidates
+                metric, subset = fullrank.VALID_METRIC
+                rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=(subset,))
+                return float(rows[metric].mean()) if len(rows[metric]) else 0.0
             s, e, _ = rank_events(m, self.views.events("valid", audit))
             return float(M.metric_from_counts("hr@10", s, e).mean())
 
@@ -139,7 +152,8 @@ class TrialEnvironment:
             return inst
 
         return TrialContext(device=self.device, seed=seed, budget=budget, generator=generator, validate=validate,
-                            progress=self.progress, fitted=fitted, audit=audit)
+                            progress=self.progress, fitted=fitted, audit=audit, n_items=self.inter.n_items,
+                            protocol=self.split.meta["protocol"])
 
     def fitted(self, cls: type[Method], overrides: dict[str, Any], seed: int, budget: str,
                ) -> tuple[Method, dict[str, Any]]:
@@ -165,6 +179,35 @@ class TrialEnvironment:
         return inst, info
 
 
+def _evaluate_sampled(method: Method, env: TrialEnvironment, split: Split, part: str, audit: bool, save_scores: bool,
+                      vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``loo``: one row per event; (s, e) stored so any K can be derived later."""
+    events = env.views.events(part, audit)
+    s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
+    per_event = M.all_metrics(s, e)
+    if scores is not None:  # for the score-distribution plot; candidates' cold flags as of the split
+        is_cold = split.part("item")["is_cold"]
+        vectors.update({f"{part}.scores": scores.astype(np.float32),
+                        f"{part}.cand_cold": is_cold[events.numpy("cand")],
+                        f"{part}.cand_mask": events.numpy("cand_mask")})
+    cold = events.numpy("cold").astype(bool)
+    vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
+                    f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
+                    f"{part}.cold": cold})
+    vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
+    return M.summarise(per_event, cold)
+
+
+def _evaluate_full(method: Method, env: TrialEnvironment, part: str, vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``cold``: one row per (user, candidate set); the metric vectors are stored (K is fixed by the protocol)."""
+    rows = fullrank.evaluate(method, env.fullrank_part(part))
+    vectors.update({f"{part}.user": rows["user"], f"{part}.item": np.full(len(rows["user"]), -1, dtype=np.int64),
+                    f"{part}.subset": rows["subset"], f"{part}.cold": rows["subset"] == 1,
+                    f"{part}.n_rel": rows["n_rel"]})
+    vectors.update({f"{part}.{m}": rows[m] for m in fullrank.METRICS})
+    return fullrank.summarise(rows)
+
+
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
               progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
               env: TrialEnvironment | None = None, save_scores: bool = False,
@@ -180,7 +223,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),
                     "features_sha256": inter.features_hash()},
         "protocol": {"name": spec.protocol, "params": split.meta["params"], "split_hash": split.hash,
-                     "tau": split.meta["tau"], "cold_item_share": split.meta["cold_item_share"],
+                     "tau": split.meta.get("tau"), "cold_item_share": split.meta["cold_item_share"],
                      "split": {k: v for k, v in split.meta.items() if k not in ("params", "split_hash")}},
         "env": environment(device),
     }
@@ -197,21 +240,11 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         t_fit = time.perf_counter()
         vectors: dict[str, np.ndarray] = {}
         summary: dict[str, Any] = {}
-        for part in ("valid", "test"):
-            events = env.views.events(part, audit)
-            s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
-            per_event = M.all_metrics(s, e)
-            if scores is not None:  # for the score-distribution plot; candidates' cold flags as of the split
-                is_cold = split.part("item")["is_cold"]
-                vectors.update({f"{part}.scores": scores.astype(np.float32),
-                                f"{part}.cand_cold": is_cold[events.numpy("cand")],
-                                f"{part}.cand_mask": events.numpy("cand_mask")})
-            cold = events.numpy("cold").astype(bool)
-            summary[part] = M.summarise(per_event, cold)
-            vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
-                            f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
-                            f"{part}.cold": cold})
-            vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
+        for part in PARTS:
+            if env.full:
+                summary[part] = _evaluate_full(method, env, part, vectors)
+            else:
+                summary[part] = _evaluate_sampled(method, env, split, part, audit, save_scores, vectors)
         t_end = time.perf_counter()
         record.update(status="ok", fit=fit_info, metrics=summary,
                       timing={"fit_s": t_fit - t0, "eval_s": t_end - t_fit, "total_s": t_end - t0})

@@ -11,14 +11,15 @@ import torch
 
 from benchmark.data.interactions import Interactions
 from benchmark.method import TrainData
-from benchmark.protocols import loo
+from benchmark.protocols import PROTOCOLS, loo
 from benchmark.protocols.split import Split
 from benchmark.tensors import TensorTable
 
 
 def training_meta(meta: dict, audit: bool) -> dict:
     """Split metadata a method may see: the per-part counts describe validation and test events, so they stay out."""
-    return {k: v for k, v in meta.items() if k != "parts"} | {"audit": audit}
+    implicit = PROTOCOLS[meta["protocol"]].IMPLICIT
+    return {k: v for k, v in meta.items() if k != "parts"} | {"audit": audit, "implicit": implicit}
 
 
 class SplitViews:

@@ -45,6 +45,7 @@ class DSSMNet(nn.Module):
 class DSSM(Method):
     name = "dssm"
     version = "1"
+    protocols = frozenset({"loo", "cold"})
     requires = frozenset({"item_features", "user_features"})
     defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 20}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
@@ -56,8 +57,13 @@ class DSSM(Method):
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
         train = data.train
 
+        implicit = bool(data.meta.get("implicit"))
+
         def step(idx: torch.Tensor) -> torch.Tensor:
             u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
+            if implicit:  # positives only (cold protocol): one sampled warm negative per positive
+                j = data.sample_negatives(len(idx), self.ctx.generator)
+                u, i, y = torch.cat([u, u]), torch.cat([i, j]), torch.cat([y, torch.zeros_like(y)])
             logits = (self.net.user_vec(u, self.uf[u]) * self.net.item_vec(i, self.if_[i])).sum(-1)
             return F.binary_cross_entropy_with_logits(logits, y) + o["l2_emb"] * self.net.l2_emb()
 
@@ -70,3 +76,9 @@ class DSSM(Method):
         uv = self.net.user_vec(u, self.uf[u])  # (B, d)
         iv = self.net.item_vec(cand, self.if_[cand])  # (B, C, d)
         return torch.einsum("bd,bcd->bc", uv, iv)
+
+    def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        u = batch["user"]
+        items = torch.arange(len(self.if_), device=u.device)
+        return self.net.user_vec(u, self.uf[u]) @ self.net.item_vec(items, self.if_).T

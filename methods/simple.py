@@ -16,7 +16,8 @@ class RandomMethod(Method):
     """Uniform random scores, drawn from the trial's seeded generator."""
 
     name = "random"
-    version = "2"  # 2: candidates reach score() shuffled, so the same seed draws other numbers
+    version = "2"
+    protocols = frozenset({"loo", "cold"})  # 2: candidates reach score() shuffled, so the same seed draws other numbers
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         return {}
@@ -31,6 +32,7 @@ class PopularMethod(Method):
 
     name = "popular"
     version = "1"
+    protocols = frozenset({"loo", "cold"})
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         self.counts = data.item_train_pos_count.to(torch.float32)
@@ -38,3 +40,6 @@ class PopularMethod(Method):
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.counts[batch["cand"]]
+
+    def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.counts[None, :].expand(len(batch["user"]), -1)
