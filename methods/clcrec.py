@@ -1,0 +1,85 @@
+"""CLCRec (``clcrec``): Wei, Wang, Li, Nie, Li, Li, Chua, "Contrastive Learning for Cold-start Recommendation",
+ACM MM 2021; reference implementation ``weiyinwei/CLCRec`` (``model_CLCRec.py``, ``main.py``).
+
+Trained from scratch (no backbone): user and item ID embeddings plus a content encoder, with two
+contrastive terms -- item ID embedding against the content embeddings of the item and of sampled
+warm negatives, and user against items whose ID embeddings are randomly swapped for their content
+embeddings. Cold items are scored with the encoder's output.
+
+Method card (paper, defaults, what we changed and why): docs/methods/clcrec.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.method import Method, TrainData
+from benchmark.training import train_epochs
+from methods.coldstart import TableScorer, positive_batches, warm_mask
+
+
+class CLCRecNet(nn.Module):
+    def __init__(self, n_users: int, n_items: int, content_dim: int, dim: int) -> None:
+        super().__init__()
+        self.user_emb = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_users, dim)))
+        self.item_emb = nn.Parameter(nn.init.xavier_normal_(torch.empty(n_items, dim)))
+        self.encoder = nn.Sequential(nn.Linear(content_dim, 256), nn.LeakyReLU(), nn.Linear(256, dim))
+
+
+def contrastive(anchor: torch.Tensor, others: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE with the positive in column 0: anchor (B, d), others (B, 1 + n_neg, d)."""
+    logits = torch.einsum("bd,bkd->bk", anchor, others) / temperature
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+class CLCRec(TableScorer, Method):
+    name = "clcrec"
+    version = "1"
+    requires = frozenset({"item_features"})
+    protocols = frozenset({"cold"})
+    defaults = {"dim": 64, "lr": 1e-3, "reg": 0.1, "n_neg": 128, "lambda": 0.5, "temperature": 2.0,
+                "num_sample": 0.5, "batch_size": 256, "epochs": 1000, "patience": 5}
+    budgets = {"quick": {"epochs": 3, "patience": 3}}
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        self.warm = warm_mask(data)
+        self.content = F.normalize(data.item_features, dim=1)  # as the reference: L2-normalised features
+        self.net = CLCRecNet(data.n_users, data.n_items, self.content.shape[1], o["dim"]).to(self.device)
+        opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"])
+        train, gen, lam = data.train, self.ctx.generator, o["lambda"]
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            u, pos = train["user"][idx], train["item"][idx]
+            neg = data.sample_negatives(len(idx) * o["n_neg"], gen).view(len(idx), o["n_neg"])  # warm items only
+            items = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + n_neg)
+            # encode the catalogue once, as the reference; F.embedding's backward is much faster than indexing's on CPU
+            feat = F.embedding(items, self.net.encoder(self.content))
+            ids = F.embedding(items, self.net.item_emb)
+            # term 1: the positive's ID embedding against the content embeddings of positive and negatives
+            l1 = contrastive(F.normalize(ids[:, 0], dim=-1), F.normalize(feat, dim=-1), o["temperature"])
+            # term 2: user against items, a random share of whose ID embeddings is replaced by content ones
+            flat_ids, flat_feat = ids.reshape(-1, ids.shape[-1]), feat.reshape(-1, feat.shape[-1])
+            swap = torch.randint(0, len(flat_ids), (int(len(flat_ids) * o["num_sample"]),), generator=gen)
+            swapped = torch.zeros(len(flat_ids), dtype=torch.bool, device=self.device)
+            swapped[swap.to(self.device)] = True
+            mixed = torch.where(swapped[:, None], flat_feat, flat_ids)
+            ue = F.embedding(u, self.net.user_emb)
+            l2 = contrastive(ue, mixed.view_as(ids), o["temperature"])
+            reg = (ue.norm(dim=1).mean() + flat_ids.norm(dim=1).mean()) / 2
+            loss = lam * l1 + (1 - lam) * l2 + o["reg"] * reg
+            return loss, {"item_content": l1.detach(), "user_item": l2.detach()}
+
+        fit = train_epochs(self, self.net, opt, positive_batches(self, data, o["batch_size"]), step, o["epochs"],
+                           o["patience"], "clcrec epochs")
+        return fit
+
+    def user_vecs(self, users: torch.Tensor) -> torch.Tensor:
+        return self.net.user_emb[users]
+
+    def item_vecs(self) -> torch.Tensor:
+        return torch.where(self.warm[:, None], self.net.item_emb, self.net.encoder(self.content))

@@ -1,0 +1,80 @@
+"""Shared pieces of the content-to-collaborative cold-start methods (DropoutNet, Heater, GAR, ALDI, DeepMusic,
+content k-NN, CLCRec): the warm backbone, content inputs scaled on warm items only, and dot-product scoring.
+
+Which items take the content path: those with no training positive (``data.item_train_pos_count == 0``).
+On the ``cold`` protocol these are exactly the strict new items (plus items never liked by anyone, which
+are in no candidate set); the method never learns which cold items are validation or test items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchmark.method import Method, TrainData
+
+BACKBONE = "bpr-mf"
+
+
+def warm_mask(data: TrainData) -> torch.Tensor:
+    """(n_items,) True for items with a training positive: the only items with a trained embedding."""
+    return data.item_train_pos_count > 0
+
+
+def standardise(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Column-wise z-scores with mean and std from ``rows`` only (warm items: no held-out item's statistic)."""
+    ref = x[rows]
+    mean = ref.mean(0, keepdim=True)
+    std = ref.std(0, keepdim=True)
+    return (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def backbone(method: Method, data: TrainData) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The shared BPR-MF backbone's raw user and item embeddings (detached; cold rows are never used)."""
+    bb = method.ctx.fitted(BACKBONE, {})
+    return (bb.net.user_emb.weight.detach().clone(), bb.net.item_emb.weight.detach().clone(),
+            {"backbone": BACKBONE, "backbone_version": bb.version, "backbone_fit": bb.fitted_info})
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.Tanh, batch_norm: bool = True, dropout: float = 0.0,
+        last_linear: bool = True) -> nn.Sequential:
+    """FC (-> BN) -> activation (-> dropout) blocks; the last layer is linear when ``last_linear``."""
+    layers: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+        if last_linear and k == len(sizes) - 2:
+            break
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(sizes[k + 1]))
+        layers.append(act())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class TableScorer:
+    """Dot-product scoring from ``user_vecs(users)`` and ``item_vecs()`` (every item), in eval mode."""
+
+    net: nn.Module
+
+    def user_vecs(self, users: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def item_vecs(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        return torch.einsum("bd,bcd->bc", self.user_vecs(batch["user"]), self.item_vecs()[batch["cand"]])
+
+    def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        return self.user_vecs(batch["user"]) @ self.item_vecs().T
+
+
+def positive_batches(method: Method, data: TrainData, batch_size: int):
+    """Index batches over the training positives, shuffled with the trial's generator."""
+    positives = torch.nonzero(data.train["label"] > 0).squeeze(1)
+    return lambda: data.train.index_batches(batch_size, method.ctx.generator, rows=positives)
