@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="method option")
     run.add_argument("--protocol-set", action="append", default=[], metavar="PROTOCOL.KEY=VALUE",
                      help="split parameter, e.g. loo.candidates=all (changes the split hash)")
+    run.add_argument("--cold-by", choices=["random", "time"], default=None,
+                     help="cold protocol: cold items at random (default) or the newest by first positive; "
+                          "shorthand for --protocol-set cold.cold_by=...")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--save-scores", action="store_true",
@@ -111,11 +114,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     methods = select_methods(args.method, args.all)
     datasets = select_datasets(args.dataset, args.data_dir)
-    protocol_options = parse_protocol_options(parse_set_options(args.protocol_set, "--protocol-set", "PROTOCOL"))
+    protocol_sets = list(args.protocol_set) + ([f"cold.cold_by={args.cold_by}"] if args.cold_by else [])
+    protocol_options = parse_protocol_options(parse_set_options(protocol_sets, "--protocol-set", "PROTOCOL"))
     planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
                    args.data_dir, protocol_options)
-    print(f"planned {len(planned)} trials ({len(methods)} methods x {len(datasets)} datasets x "
-          f"{args.seeds} seeds) on {device}; results in {store.root}", file=sys.stderr)
+    protocols = sorted({p.spec.protocol for p in planned})
+    print(f"planned {len(planned)} trials ({len(methods)} methods, {len(datasets)} datasets, protocols "
+          f"{', '.join(protocols) or '-'}, {args.seeds} seeds; each method under every protocol it supports) on "
+          f"{device}; results in {store.root}", file=sys.stderr)
     show = not args.no_progress and sys.stderr.isatty()
     # run --all feeds the full report, whose score-distribution plot needs the candidates' scores
     summary = execute(planned, store, device, show_progress=show, force=args.force,

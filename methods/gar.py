@@ -61,13 +61,16 @@ class GAR(TableScorer, Method):
     protocols = frozenset({"cold"})
     defaults = {"alpha": 0.05, "beta": 0.1, "g_lr": 1e-3, "d_lr": 1e-3, "g_drop": 0.1, "d_drop": 0.5,
                 "g_layers": "200,200", "d_layers": "200,200", "l2": 1e-3, "batch_size": 1024, "epochs": 1000,
-                "patience": 10}
+                "patience": 10, "rescale": True}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        self._users, self._items, info = backbone(self, data)
+        users, items, info = backbone(self, data)
         self.warm = warm_mask(data)
+        if o["rescale"]:  # unit-scale embeddings (one factor per side, warm statistics): geometry kept, see card
+            users, items = users / users.std(), items / items[self.warm].std()
+        self._users, self._items = users, items
         self.content = data.item_features
         g_layers = [int(x) for x in o["g_layers"].split(",")]
         d_layers = [int(x) for x in o["d_layers"].split(",")]

@@ -26,17 +26,18 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     results, reports = tmp_path / "results", tmp_path / "reports"
     args = ["run", "--all", "--budget", "quick", "--seeds", "1", "--results", str(results),
             "--report-dir", str(reports), "--device", "cpu", "--no-progress"]
-    from benchmark.registry import registry
+    from benchmark.registry import get_method, registry
 
-    names = sorted(registry())
+    pairs = sorted((name, p) for name in registry() for p in get_method(name).protocols)  # every supported protocol
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
-    assert f"done: {len(names)} ok, 0 failed" in first.stderr
+    assert f"done: {len(pairs)} ok, 0 failed" in first.stderr
     records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
-    assert sorted(r["method"]["name"] for r in records) == names
+    assert sorted((r["method"]["name"], r["protocol"]["name"]) for r in records) == pairs
+    assert {p for _, p in pairs} == {"loo", "cold"}
     for r in records:
         assert r["status"] == "ok" and r["env"]["device"] == "cpu" and "git_commit" in r["env"]
-        assert (results / "ml-100k" / "loo" / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
+        assert (results / "ml-100k" / r["protocol"]["name"] / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
     with open(reports / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
     for col in ("dataset", "protocol", "method", "split", "subset", "metric", "mean", "std", "n_seeds",
@@ -48,17 +49,23 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     rnd = [r for r in rows if r["method"] == "random" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]
     assert float(pop[0]["mean"]) > float(rnd[0]["mean"]) + 0.1
-    for subset in ("all", "cold", "warm"):
-        for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
-            assert (reports / "tables" / f"loo-quick-test-{subset}{ext}").stat().st_size > 0
+    for protocol in ("loo", "cold"):
+        for subset in ("all", "cold", "warm"):
+            for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
+                assert (reports / "tables" / f"{protocol}-quick-test-{subset}{ext}").stat().st_size > 0
     plots = {p.name for p in (reports / "plots").iterdir()}
     for kind in ("metrics-ci-all", "over-k-cold", "cold-vs-warm", "score-distributions"):
         assert f"ml-100k-loo-quick-{kind}.png" in plots and f"ml-100k-loo-quick-{kind}.pdf" in plots
+    for kind in ("metrics-ci-cold", "cold-vs-warm"):
+        assert f"ml-100k-cold-quick-{kind}.png" in plots
     md = (reports / "summary.md").read_text()
     assert "ml-100k / loo / test / cold targets" in md and "| popular" in md
+    assert "ml-100k / cold / test / cold candidates" in md and "Recall@20" in md
+    cold_tex = (reports / "tables" / "cold-quick-test-cold.tex").read_text()
+    assert "Recall@20" in cold_tex and "dropoutnet" in cold_tex
 
     second = run_cli(*args)
-    n = len(names)
+    n = len(pairs)
     assert second.returncode == 0 and f"{n} of {n} trials already stored" in second.stderr
     assert f"done: 0 ok, 0 failed, {n} already stored" in second.stderr
 
@@ -114,11 +121,22 @@ def test_protocol_option_gives_another_split(tmp_path, grouplens_dir):
     results = tmp_path / "r"
     base = ["run", "--method", "popular", "--dataset", "ml-100k", "--data-dir", str(grouplens_dir), "--seeds", "1",
             "--results", str(results), "--no-progress"]
-    assert main(base) == 0
-    assert main(base + ["--protocol-set", "loo.candidates=all"]) == 0
+    assert main(base + ["--protocol", "loo"]) == 0
+    assert main(base + ["--protocol", "loo", "--protocol-set", "loo.candidates=all"]) == 0
     records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert len({r["protocol"]["split_hash"] for r in records}) == 2
     assert {r["protocol"]["params"]["candidates"] for r in records} == {"existing", "all"}
+
+
+def test_cold_by_time_is_a_cold_protocol_option(tmp_path, grouplens_dir):
+    results = tmp_path / "r"
+    base = ["run", "--method", "popular", "--dataset", "ml-100k", "--data-dir", str(grouplens_dir), "--seeds", "1",
+            "--results", str(results), "--no-progress", "--protocol", "cold"]
+    assert main(base) == 0
+    assert main(base + ["--cold-by", "time"]) == 0
+    records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert {r["protocol"]["params"]["cold_by"] for r in records} == {"random", "time"}
+    assert len({r["protocol"]["split_hash"] for r in records}) == 2
 
 
 def test_bad_data_dir_and_unwritable_results(tmp_path, capsys):

@@ -9,13 +9,13 @@ from benchmark.errors import BenchError
 from benchmark.report import latex, plots, render
 from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
+from benchmark.report.profiles import profile
 from benchmark.report.table import build_table
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.store import ResultStore, atomic_write_bytes
 
 FORMATS = ("latex", "md", "csv", "json")
-DEFAULT_METRICS = ["hr@5", "hr@10", "ndcg@5", "ndcg@10"]
 SUBSETS = ("all", "cold", "warm")
 
 
@@ -51,8 +51,8 @@ def _check(opts: ReportOptions) -> None:
             raise BenchError(f"--subset {s!r}: expected one of {', '.join(SUBSETS)}")
     for m in opts.metrics or []:
         kind, _, k = m.partition("@")
-        if kind not in ("hr", "ndcg", "mrr") or (kind != "mrr" and not k.isdigit()) or (kind == "mrr" and k):
-            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K or mrr")
+        if kind not in ("hr", "ndcg", "recall", "mrr") or (kind != "mrr" and not k.isdigit()) or (kind == "mrr" and k):
+            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K, recall@K or mrr")
     if not 0 < opts.alpha < 1:
         raise BenchError(f"--alpha {opts.alpha}: expected a number between 0 and 1")
 
@@ -63,7 +63,6 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                            [f for f in opts.formats if f in ("md", "csv")])
     cache = EventCache(store)
     groups = group_trials(store)
-    metrics = opts.metrics or DEFAULT_METRICS
     all_keys = plots.row_order(list(groups))
     styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
     for (protocol, budget), rows in rows_by_table(groups).items():
@@ -74,6 +73,7 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                 continue
         reference = opts.reference if opts.reference in methods_present else None
         for subset in opts.subsets or list(SUBSETS):
+            metrics = opts.metrics or list(profile(protocol).metrics)
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
                                 methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
             stem = out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}"
@@ -100,14 +100,17 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
         if not chosen:
             continue
         tag = f"{dataset}-{protocol}-{budget}" + (f"-{split_hash[:8]}" if len(datasets) > 1 else "")
+        prof = profile(protocol)
         for subset in opts.subsets or list(SUBSETS):
-            title = f"{dataset} / {protocol} / {opts.split} / {subset} targets"
-            written += plots.metric_ci(chosen, cache, styles, ["hr@10", "ndcg@10"], opts.split, subset, title, out,
+            title = f"{dataset} / {protocol} / {opts.split} / {subset} {prof.subset_noun}"
+            written += plots.metric_ci(chosen, cache, styles, list(prof.ci_metrics), opts.split, subset, title, out,
                                        f"{tag}-metrics-ci-{subset}")
-            written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, title, out,
-                                           f"{tag}-over-k-{subset}")
-        written += plots.cold_vs_warm(chosen, cache, styles, opts.split, "hr@10",
-                                      f"{dataset} / {protocol}: cold vs warm targets", out, f"{tag}-cold-vs-warm")
+            if prof.over_k:
+                written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, title, out,
+                                               f"{tag}-over-k-{subset}")
+        written += plots.cold_vs_warm(chosen, cache, styles, opts.split, prof.headline,
+                                      f"{dataset} / {protocol}: cold vs warm {prof.subset_noun}", out,
+                                      f"{tag}-cold-vs-warm", noun=prof.subset_noun)
         written += plots.score_distributions(chosen, cache, styles, opts.split,
                                              f"{dataset}: scores of cold positives vs warm negatives", out,
                                              f"{tag}-score-distributions")

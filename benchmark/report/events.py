@@ -87,7 +87,14 @@ class EventCache:
         for path in row.paths:
             v = self.vectors(path)
             sel = _subset_mask(v, split, subset)
-            out.append(metric_from_counts(metric, v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
+            if f"{split}.s" in v:
+                out.append(metric_from_counts(metric, v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
+            elif f"{split}.{metric}" in v:  # full ranking: the protocol's metrics are stored, K is fixed
+                out.append(v[f"{split}.{metric}"][sel])
+            else:
+                stored = sorted(k.split(".", 1)[1] for k in v if k.startswith(split + ".") and "@" in k)
+                raise BenchError(f"{row.key.label} ({row.key.protocol}): metric {metric!r} is not available; "
+                                 f"stored: {', '.join(stored)}")
         return np.stack(out)
 
     def ranks(self, row: RowEvents, split: str, subset: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -99,7 +106,14 @@ class EventCache:
         return out
 
 
+SUBSET_CODES = {"all": 0, "cold": 1, "warm": 2}  # full-ranking rows: one per (user, candidate set)
+
+
 def _subset_mask(v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
+    if f"{split}.subset" in v:
+        if subset not in SUBSET_CODES:
+            raise BenchError(f"--subset {subset!r}: expected all, cold or warm")
+        return v[f"{split}.subset"] == SUBSET_CODES[subset]
     cold = v[f"{split}.cold"].astype(bool)
     if subset == "all":
         return np.ones_like(cold)

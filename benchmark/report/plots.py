@@ -93,7 +93,7 @@ def metric_over_k(rows: list[RowEvents], cache: EventCache, styles: Styles, spli
 
 
 def cold_vs_warm(rows: list[RowEvents], cache: EventCache, styles: Styles, split: str, metric: str, title: str,
-                 out: Path, stem: str) -> list[Path]:
+                 out: Path, stem: str, noun: str = "targets") -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for row in rows:
         warm = cache.per_seed(row, split, "warm", metric).mean()
@@ -102,8 +102,8 @@ def cold_vs_warm(rows: list[RowEvents], cache: EventCache, styles: Styles, split
         ax.scatter(warm, cold, color=colour, marker=marker, s=40, label=row.key.label)
     lim = max(ax.get_xlim()[1], ax.get_ylim()[1])
     ax.plot([0, lim], [0, lim], color="grey", linewidth=0.8, linestyle=":")
-    ax.set_xlabel(f"{metric_title(metric)} on warm targets")
-    ax.set_ylabel(f"{metric_title(metric)} on cold targets")
+    ax.set_xlabel(f"{metric_title(metric)} on warm {noun}")
+    ax.set_ylabel(f"{metric_title(metric)} on cold {noun}")
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)

@@ -10,6 +10,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.report.events import EventCache, RowEvents, RowKey
+from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
 
 LOWER_IS_BETTER: frozenset[str] = frozenset()  # every ranking metric here is higher-is-better
@@ -70,12 +71,14 @@ class Table:
     def caption(self) -> str:
         seeds = "/".join(map(str, self.seeds()))
         events = ", ".join(f"{c.label}: {c.n_events}" for c in self._groups())
-        text = (f"{self.split.capitalize()} results on {self.subset} targets ({self.protocol} protocol, {self.budget} "
-                f"budget); mean over {seeds} seeds. Events per dataset: {events}. Bold: best; underlined: second best "
-                f"(by the displayed rounding).")
+        prof = profile(self.protocol)
+        text = (f"{self.split.capitalize()} results on {self.subset} {prof.subset_noun} ({self.protocol} protocol, "
+                f"{self.budget} budget); mean over {seeds} seeds. {prof.unit.capitalize()} per dataset: {events}. "
+                f"Bold: best; underlined: second best (by the displayed rounding).")
         if self.reference is not None:
             n = sum(c.testable for c in self.comparisons)
-            text += (f" {TEST_NAMES[self.test].capitalize()} over events (per-event values averaged over seeds), "
+            text += (f" {TEST_NAMES[self.test].capitalize()} over {prof.unit} (per-{prof.unit[:-1]} values averaged "
+                     f"over seeds), "
                      f"Holm-Bonferroni corrected across {n} comparisons, alpha = {self.alpha}. "
                      f"$\\dagger$: {self.reference.label} significantly better than every baseline; "
                      f"$\\ddagger$: baseline significantly better than {self.reference.label}. "

@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.metrics import METRICS, SUBSETS
+from benchmark.metrics import SUBSETS
+from benchmark.report.profiles import profile
+from benchmark.report.table import metric_title
 from benchmark.store import atomic_write_bytes
 
-METRIC_TITLES = {"hr@5": "HR@5", "hr@10": "HR@10", "ndcg@5": "NDCG@5", "ndcg@10": "NDCG@10", "mrr": "MRR"}
 
 
 def _cell(mean: float, std: float) -> str:
@@ -31,16 +32,18 @@ def markdown(agg: pd.DataFrame, failed: list[dict], split: str = "test") -> str:
                 continue
             n_events = int(sub["n_events"].max())
             seeds = sorted(set(sub["n_seeds"].astype(int)))
-            lines += [f"## {dataset} / {protocol} / {split} / {subset} targets",
-                      "", f"{n_events} events; split {shash}; budget {budget}; seeds per row: "
+            prof = profile(protocol)
+            metrics = list(dict.fromkeys(sub["metric"]))
+            lines += [f"## {dataset} / {protocol} / {split} / {subset} {prof.subset_noun}",
+                      "", f"{n_events} {prof.unit}; split {shash}; budget {budget}; seeds per row: "
                           f"{', '.join(map(str, seeds))}; mean ± sample std over seeds. Rows marked AUDIT reproduce "
                           f"the released PROMO code's label leak and are not comparable results.", ""]
             table = []
             for (method, variant, audit), rows in sub.groupby(["method", "variant", "audit"], sort=True):
                 vals = {r.metric: _cell(r.mean, r.std) for r in rows.itertuples()}
                 label = f"{method} (AUDIT: leaky windows)" if audit else method
-                table.append([label, variant or "", *[vals.get(m, "") for m in METRICS]])
-            lines.append(tabulate(table, headers=["method", "variant", *[METRIC_TITLES[m] for m in METRICS]],
+                table.append([label, variant or "", *[vals.get(m, "") for m in metrics]])
+            lines.append(tabulate(table, headers=["method", "variant", *[metric_title(m) for m in metrics]],
                                   tablefmt="github"))
             lines.append("")
     if failed:

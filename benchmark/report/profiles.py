@@ -1,0 +1,30 @@
+"""What a report shows for each protocol: its metrics, what a row of results is, and what its subsets are.
+
+``loo`` rows are events (one held-out positive ranked among sampled candidates; subsets are cold and
+warm *targets*); ``cold`` rows are users under full ranking (subsets are *candidate sets*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    metrics: tuple[str, ...]  # default table columns
+    ci_metrics: tuple[str, ...]  # the confidence-interval plot
+    headline: str  # the cold-vs-warm plot
+    over_k: bool  # any K is derivable (stored ranks), so HR/NDCG over K can be drawn
+    unit: str  # what one row of per-event vectors is
+    subset_noun: str  # "cold targets" vs "cold candidates"
+
+
+PROFILES = {
+    "loo": Profile(("hr@5", "hr@10", "ndcg@5", "ndcg@10"), ("hr@10", "ndcg@10"), "hr@10", True, "events", "targets"),
+    "cold": Profile(("recall@10", "recall@20", "ndcg@10", "ndcg@20"), ("recall@20", "ndcg@20"), "ndcg@20", False,
+                    "users", "candidates"),
+}
+
+
+def profile(protocol: str) -> Profile:
+    return PROFILES.get(protocol, PROFILES["loo"])

@@ -1,0 +1,116 @@
+"""Every method of the ``cold`` protocol trains on real ML-100K with the quick budget and beats ``random`` on cold
+items by a fixed margin (fixed seeds, so the test is deterministic); DropoutNet's cold input is its dropout input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.data.interactions import Interactions
+from benchmark.protocols import get_split
+from benchmark.registry import get_method
+from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+
+CONTENT_METHODS = ["content-knn", "deepmusic", "dropoutnet", "clcrec", "heater", "gar", "aldi", "dssm"]
+MARGIN = 0.03  # cold-candidate NDCG@20 above random's (random: about 0.09 on the ML-100K cold test items)
+# GAR as published (alpha 0.05) is weak on ML-100K's 27 binary content features: 0.120 against random's 0.092 here,
+# about 5 standard errors over 893 users. Its adversarial term is what costs: alpha = 1 (pure L1 regression through
+# the same towers) gives 0.238 (docs/methods/gar.md). A smaller, still significant margin for it.
+MARGINS = {"gar": 0.02}
+QUICKER = {"clcrec": {"epochs": 1}}  # CPU time: one epoch of 128 negatives per positive is ~8 s here
+# GAR's adversarial game needs a converged backbone: on the quick budget's 5-epoch BPR-MF its generator never
+# beats chance (see docs/methods/gar.md), so it gets the paper backbone and a short run of its own.
+BUDGET = {"gar": ("paper", {"epochs": 3, "patience": 2})}
+
+
+@pytest.fixture(scope="module")
+def ml100k() -> Interactions:
+    from benchmark.data.card import get_card
+    from benchmark.data.loader import load_dataset
+    from benchmark.data.sources import embedded_dir
+    from tests.conftest import GROUPLENS_100K
+
+    if embedded_dir(get_card("ml-100k")) is not None:
+        return load_dataset("ml-100k")
+    if (GROUPLENS_100K / "u.data").is_file():
+        return load_dataset("ml-100k", str(GROUPLENS_100K))
+    pytest.skip("no real ML-100K: recbole is not installed and ../shared is absent")
+
+
+@pytest.fixture(scope="module")
+def env(ml100k, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache isolation has not run yet
+        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("cold-cache")))
+        split, _ = get_split(ml100k, "cold")
+    return TrialEnvironment(split, ml100k, torch.device("cpu"))
+
+
+def _run(env: TrialEnvironment, name: str, seed: int = 0, **options):
+    cls = get_method(name)
+    budget, extra = BUDGET.get(name, ("quick", {}))
+    opts = cls.resolved_defaults(budget) | QUICKER.get(name, {}) | extra | options
+    spec = TrialSpec(name, cls.version, "test", opts, "", budget, "ml-100k", "cold", env.split.hash, seed)
+    record, vectors = run_trial(spec, cls, env.split, env.inter, env.device, env=env)
+    assert record["status"] == "ok", record.get("traceback")
+    return record, vectors
+
+
+@pytest.fixture(scope="module")
+def random_cold(env) -> float:
+    return _run(env, "random")[0]["metrics"]["test"]["cold"]["ndcg@20"]
+
+
+@pytest.mark.parametrize("name", CONTENT_METHODS)
+def test_method_beats_random_on_cold_items(env, random_cold, name):
+    record, vectors = _run(env, name)
+    cold = record["metrics"]["test"]["cold"]
+    assert cold["ndcg@20"] > random_cold + MARGINS.get(name, MARGIN), (name, cold, random_cold)
+    assert record["metrics"]["test"]["all"]["n_events"] == env.split.meta["parts"]["test"]["n_users_all"]
+    assert set(vectors["test.subset"].tolist()) == {0, 1, 2}
+
+
+def test_bpr_mf_is_the_warm_reference(env):
+    record, _ = _run(env, "bpr-mf")
+    m = record["metrics"]["test"]
+    assert m["warm"]["ndcg@20"] > 0.05 + _run(env, "random")[0]["metrics"]["test"]["warm"]["ndcg@20"]
+    # the declared fallback gives every cold item the same (mean) embedding: exactly chance level among cold items,
+    # as popularity (all cold counts are 0) under the tie rule
+    popular = _run(env, "popular")[0]["metrics"]["test"]["cold"]
+    assert m["cold"]["ndcg@20"] == pytest.approx(popular["ndcg@20"], abs=1e-12)
+
+
+def test_dropoutnet_scores_cold_items_with_its_dropout_input(env):
+    cls = get_method("dropoutnet")
+    method = cls(cls.resolved_defaults("quick") | {"epochs": 1, "max_data_per_step": 2000},
+                 env.context(0, "quick", False))
+    method.fit(env.views.train())
+    kind = torch.from_numpy(env.split.arrays["item/kind"])
+    cold_items = torch.nonzero(kind >= 2).squeeze(1)
+    warm_items = torch.nonzero(kind == 1).squeeze(1)
+    # inference input of a cold item == the row training feeds for a dropped preference == zeros
+    assert torch.equal(method.item_pref_input(cold_items), torch.zeros(len(cold_items), method.v_pref.shape[1]))
+    dropped = torch.ones(len(warm_items), dtype=torch.bool)
+    assert torch.equal(method.item_pref_input(warm_items, dropped), method.item_pref_input(cold_items[:1]).expand(
+        len(warm_items), -1))
+    assert not torch.equal(method.item_pref_input(warm_items), torch.zeros_like(method.v_pref[warm_items]))
+
+
+def test_methods_never_draw_cold_items_as_negatives(env):
+    data = env.views.train()
+    calls = []
+    original = type(data).sample_negatives
+
+    def spy(self, n, generator):
+        out = original(self, n, generator)
+        calls.append(out)
+        return out
+
+    kind = torch.from_numpy(env.split.arrays["item/kind"])
+    try:
+        type(data).sample_negatives = spy
+        for name in ("bpr-mf", "aldi"):
+            _run(env, name, seed=1, epochs=1)
+    finally:
+        type(data).sample_negatives = original
+    drawn = torch.cat(calls)
+    assert len(drawn) > 0 and (kind[drawn] == 1).all()
