@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = ResultStore(args.results)
     device = resolve_device(args.device)
-    methods = select_methods(args.method, args.all)
+    methods = select_methods(args.method, args.all, narrowed=bool(args.protocol or args.dataset))
     datasets = select_datasets(args.dataset, args.data_dir)
     protocol_sets = list(args.protocol_set) + ([f"cold.cold_by={args.cold_by}"] if args.cold_by else [])
     protocol_options = parse_protocol_options(parse_set_options(protocol_sets, "--protocol-set", "PROTOCOL"))

@@ -43,11 +43,13 @@ class RunSummary:
     failed: int
 
 
-def select_methods(names: list[str] | None, all_methods: bool) -> list[str]:
+def select_methods(names: list[str] | None, all_methods: bool, narrowed: bool = False) -> list[str]:
+    """``--method`` names, or every available method when ``--all`` is given or the run is narrowed otherwise
+    (``--protocol`` / ``--dataset``): the plan then keeps each method under the protocols it supports."""
     if names:
         return list(dict.fromkeys(names))
-    if not all_methods:
-        raise BenchError("nothing to run: give --all or --method NAME [NAME ...]")
+    if not (all_methods or narrowed):
+        raise BenchError("nothing to run: give --all, --method NAME [NAME ...], --protocol P or --dataset D")
     available = []
     for name, entry in sorted(registry().items()):
         try:

@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import backbone, positive_batches, warm_mask
+from methods.coldstart import attach_backbone, layer_sizes, positive_batches
 
 
 def student_tower(in_dim: int, hidden: list[int], out_dim: int) -> nn.Sequential:
@@ -48,7 +48,7 @@ class ALDI(Method):
     name = "aldi"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"cold"})
+    protocols = frozenset({"loo", "cold"})
     defaults = {"lr": 1e-3, "reg": 1e-4, "alpha": 0.9, "beta": 0.05, "gamma": 0.1, "tws": False,
                 "freq_coef_a": 1.0, "freq_coef_M": 4.0, "layers": "200,200", "batch_size": 1024, "epochs": 1000,
                 "patience": 10}
@@ -56,10 +56,8 @@ class ALDI(Method):
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        self._users, self._items, info = backbone(self, data)
-        self.warm = warm_mask(data)
-        self.content = data.item_features
-        layers = [int(x) for x in o["layers"].split(",")]
+        info = attach_backbone(self, data)
+        layers = layer_sizes(o["layers"])
         self.net = ALDINet(self._items.shape[1], self.content.shape[1], layers).to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"])
         train, gen = data.train, self.ctx.generator

@@ -3,7 +3,8 @@ content k-NN, CLCRec): the warm backbone, content inputs scaled on warm items on
 
 Which items take the content path: those with no training positive (``data.item_train_pos_count == 0``).
 On the ``cold`` protocol these are exactly the strict new items (plus items never liked by anyone, which
-are in no candidate set); the method never learns which cold items are validation or test items.
+are in no candidate set); the method never learns which cold items are validation or test items. On
+``loo`` the same rule applies, so only candidates without any training positive use content there.
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ def backbone(method: Method, data: TrainData) -> tuple[torch.Tensor, torch.Tenso
     bb = method.ctx.fitted(BACKBONE, {})
     return (bb.net.user_emb.weight.detach().clone(), bb.net.item_emb.weight.detach().clone(),
             {"backbone": BACKBONE, "backbone_version": bb.version, "backbone_fit": bb.fitted_info})
+
+
+def attach_backbone(method: Method, data: TrainData) -> dict[str, Any]:
+    """Set ``method._users``, ``._items`` (backbone embeddings), ``.warm`` and ``.content`` (raw item content);
+    return the backbone's provenance for the fit record."""
+    method._users, method._items, info = backbone(method, data)
+    method.warm = warm_mask(data)
+    method.content = data.item_features
+    return info
+
+
+def layer_sizes(text: str) -> list[int]:
+    """``"200,200"`` -> [200, 200]: layer options are strings so that ``--set gar.d_layers=100,100`` works."""
+    try:
+        return [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"layer sizes must be comma-separated integers, got {text!r}") from None
 
 
 def mlp(sizes: list[int], act: type[nn.Module] = nn.Tanh, batch_norm: bool = True, dropout: float = 0.0,

@@ -14,22 +14,21 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, backbone, mlp, positive_batches, standardise, warm_mask
+from methods.coldstart import TableScorer, attach_backbone, mlp, positive_batches, standardise
 
 
 class DeepMusic(TableScorer, Method):
     name = "deepmusic"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"cold"})
+    protocols = frozenset({"loo", "cold"})
     defaults = {"lr": 1e-3, "reg": 1e-4, "batch_size": 1024, "epochs": 100, "patience": 10}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        self._users, self._items, info = backbone(self, data)
-        self.warm = warm_mask(data)
-        self.content = standardise(data.item_features, self.warm)
+        info = attach_backbone(self, data)
+        self.content = standardise(self.content, self.warm)
         d = self._items.shape[1]
         self.net = mlp([self.content.shape[1], 2 * d, d], act=nn.ReLU, batch_norm=False).to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], weight_decay=0.0)

@@ -18,7 +18,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, backbone, mlp, standardise, warm_mask
+from methods.coldstart import TableScorer, attach_backbone, layer_sizes, mlp, standardise
 
 
 class DropoutNetModel(nn.Module):
@@ -32,7 +32,7 @@ class DropoutNet(TableScorer, Method):
     name = "dropoutnet"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"cold"})
+    protocols = frozenset({"loo", "cold"})
     defaults = {"layers": "200", "rank": 200, "dropout": 0.5, "lr": 0.01, "momentum": 0.9, "n_scores_user": 2500,
                 "user_batch": 1000, "data_batch": 1024, "max_data_per_step": 2_500_000, "lr_decay": 0.1,
                 "decay_every": 50, "epochs": 10, "patience": 10}
@@ -40,15 +40,15 @@ class DropoutNet(TableScorer, Method):
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        users, items, info = backbone(self, data)
-        self.warm = warm_mask(data)
+        info = attach_backbone(self, data)
+        users, items = self._users, self._items
         self.warm_ids = torch.nonzero(self.warm).squeeze(1)
         self.u_raw, self.v_raw = users, items
         # inputs standardised column-wise as the reference (prep_standardize), statistics from warm rows only
         self.u_pref = standardise(users, torch.ones(len(users), dtype=torch.bool, device=users.device))
         self.v_pref = standardise(items, self.warm)
-        self.content = standardise(data.item_features, self.warm)
-        layers = [int(x) for x in str(o["layers"]).split(",") if x]
+        self.content = standardise(self.content, self.warm)
+        layers = layer_sizes(o["layers"])
         self.net = DropoutNetModel(users.shape[1], self.content.shape[1], layers, o["rank"]).to(self.device)
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])
         train_users = torch.unique(data.train["user"])

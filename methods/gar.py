@@ -20,7 +20,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, backbone, positive_batches, warm_mask
+from methods.coldstart import TableScorer, attach_backbone, layer_sizes, positive_batches
 
 
 def gar_mlp(in_dim: int, hidden: list[int], dropout: float, bn_first: bool) -> nn.Sequential:
@@ -58,7 +58,7 @@ class GAR(TableScorer, Method):
     name = "gar"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"cold"})
+    protocols = frozenset({"loo", "cold"})
     defaults = {"alpha": 0.05, "beta": 0.1, "g_lr": 1e-3, "d_lr": 1e-3, "g_drop": 0.1, "d_drop": 0.5,
                 "g_layers": "200,200", "d_layers": "200,200", "l2": 1e-3, "batch_size": 1024, "epochs": 1000,
                 "patience": 10, "rescale": True}
@@ -66,14 +66,10 @@ class GAR(TableScorer, Method):
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        users, items, info = backbone(self, data)
-        self.warm = warm_mask(data)
+        info = attach_backbone(self, data)
         if o["rescale"]:  # unit-scale embeddings (one factor per side, warm statistics): geometry kept, see card
-            users, items = users / users.std(), items / items[self.warm].std()
-        self._users, self._items = users, items
-        self.content = data.item_features
-        g_layers = [int(x) for x in o["g_layers"].split(",")]
-        d_layers = [int(x) for x in o["d_layers"].split(",")]
+            self._users, self._items = self._users / self._users.std(), self._items / self._items[self.warm].std()
+        g_layers, d_layers = layer_sizes(o["g_layers"]), layer_sizes(o["d_layers"])
         self.net = GARNet(self._items.shape[1], self.content.shape[1], g_layers, d_layers, o["g_drop"],
                           o["d_drop"]).to(self.device)
         d_params = list(self.net.d_user.parameters()) + list(self.net.d_item.parameters())

@@ -19,7 +19,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, backbone, mlp, positive_batches, warm_mask
+from methods.coldstart import TableScorer, attach_backbone, layer_sizes, mlp, positive_batches
 
 
 class MixtureOfExperts(nn.Module):
@@ -50,7 +50,7 @@ class Heater(TableScorer, Method):
     name = "heater"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"cold"})
+    protocols = frozenset({"loo", "cold"})
     defaults = {"n_experts": 5, "hidden": "", "rank": 200, "dropout": 0.5, "alpha": 1e-4, "reg": 1e-4, "lr": 0.005,
                 "momentum": 0.9, "lr_decay": 0.8, "decay_every": 10, "n_neg": 5, "batch_size": 1024, "epochs": 100,
                 "patience": 10}
@@ -58,10 +58,8 @@ class Heater(TableScorer, Method):
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options
-        self._users, self._items, info = backbone(self, data)
-        self.warm = warm_mask(data)
-        self.content = data.item_features
-        hidden = [int(x) for x in str(o["hidden"]).split(",") if x]
+        info = attach_backbone(self, data)
+        hidden = layer_sizes(o["hidden"])
         self.net = HeaterNet(self._items.shape[1], self.content.shape[1], hidden, o["n_experts"], o["rank"])
         self.net = self.net.to(self.device)
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])

@@ -11,3 +11,6 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >/dev/null 2>&1 ||
 python3 perf/bench_skeleton.py --device cuda --data-dir .data/ml-100k
 python3 perf/bench_promo.py --device cuda --data-dir .data/ml-100k
 python3 perf/bench_skeleton.py --device cpu --data-dir .data/ml-100k --methods bpr-mf dssm
+# cold protocol: per-method training rows/s and full-ranking evaluation users/s (GPU, then the CPU reference)
+python3 perf/bench_cold.py --device cuda --data-dir .data/ml-100k
+python3 perf/bench_cold.py --device cpu --data-dir .data/ml-100k --methods bpr-mf deepmusic aldi

@@ -15,7 +15,7 @@ from benchmark.protocols import loo
 from benchmark.registry import get_method, registry
 from benchmark.runner import Planned, execute
 from benchmark.store import ResultStore
-from benchmark.trial import TrialSpec, run_trial
+from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
 from tests.conftest import synthetic
 
 PARAMS = loo.resolve_params({"tau": 5, "n_negatives": 20})
@@ -160,3 +160,27 @@ def test_a_position_biased_scorer_cannot_find_the_positive(data):
     n_cand = split.part("test")["cand_mask"].sum(1).mean()
     assert vec["test.hr@5"].mean() < 3 * 5 / n_cand  # chance is 5/21 here; column 0 would give 1.0
     assert rec["protocol"]["split"]["n_users_with_events"] == len(split.part("test")["user"])
+
+
+def test_run_without_method_names_takes_every_method_of_the_chosen_protocol():
+    from benchmark.runner import select_methods
+
+    with pytest.raises(BenchError, match="nothing to run"):
+        select_methods(None, all_methods=False)
+    chosen = select_methods(None, all_methods=False, narrowed=True)
+    assert {"dropoutnet", "clcrec", "promo", "random"} <= set(chosen)
+    assert select_methods(["gar", "gar", "aldi"], all_methods=False) == ["gar", "aldi"]
+
+
+def test_default_score_all_matches_score_for_a_plugin_without_it(data):
+    """A method that implements only ``score`` still works under full ranking (items in chunks)."""
+    from benchmark import method as method_module
+
+    inter, split = data
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    pop = get_method("popular")(get_method("popular").resolved_defaults("quick"), env.context(0, "quick", False))
+    pop.fit(env.views.train())
+    users = torch.arange(5)
+    fast = pop.score_all({"user": users})
+    chunked = method_module.Method.score_all(pop, {"user": users})
+    assert torch.equal(fast, chunked) and fast.shape == (5, inter.n_items)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
+from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 
 NAME = "cold"
@@ -28,17 +28,7 @@ COLD_BY = ("random", "time")
 
 
 def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    params = dict(DEFAULTS)
-    for source, values in (("dataset card", card_defaults), ("override", overrides or {})):
-        for key, value in values.items():
-            if key not in DEFAULTS:
-                raise BenchError(f"cold protocol ({source}): unknown parameter {key!r}; known: {', '.join(DEFAULTS)}")
-            want = type(DEFAULTS[key])
-            if want is float and type(value) is int:
-                value = float(value)
-            if type(value) is not want:
-                raise BenchError(f"cold protocol ({source}): {key} must be {want.__name__}, got {value!r}")
-            params[key] = value
+    params = merge(NAME, DEFAULTS, card_defaults, overrides)
     if params["cold_by"] not in COLD_BY:
         raise BenchError(f"cold protocol: cold_by must be one of {', '.join(COLD_BY)}, got {params['cold_by']!r}")
     for key in ("cold_share", "valid_share", "test_share"):
@@ -50,9 +40,7 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
 
 
 def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
-    rest = {k: v for k, v in params.items() if k != "split_seed"}
-    return sha256_json({"interactions": interactions_hash, "protocol": NAME, "version": VERSION,
-                        "params": rest, "split_seed": params["split_seed"]})
+    return identity_hash(NAME, VERSION, interactions_hash, params)
 
 
 def _choose_cold(items: np.ndarray, first_time: np.ndarray, n_cold: int, by: str,

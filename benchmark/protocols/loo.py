@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
+from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 from benchmark.protocols.windows import CausalIndex
 
@@ -27,14 +27,7 @@ MIN_POSITIVES = 3  # users with fewer positives give all their rows to training 
 
 
 def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    params = dict(DEFAULTS)
-    for source, values in (("dataset card", card_defaults), ("override", overrides or {})):
-        for key, value in values.items():
-            if key not in DEFAULTS:
-                raise BenchError(f"loo protocol ({source}): unknown parameter {key!r}; known: {', '.join(DEFAULTS)}")
-            if type(value) is not type(DEFAULTS[key]):
-                raise BenchError(f"loo protocol ({source}): {key} must be {type(DEFAULTS[key]).__name__}, got {value!r}")
-            params[key] = value
+    params = merge(NAME, DEFAULTS, card_defaults, overrides)
     if params["candidates"] not in ("existing", "all"):
         raise BenchError(f"loo protocol: candidates must be 'existing' or 'all', got {params['candidates']!r}")
     for key in ("tau", "n_negatives", "history_len", "feedback_len"):
@@ -45,9 +38,7 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
 
 def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
     """Identity of a split: the canonical data, the protocol's name, parameters and code version, the seed."""
-    rest = {k: v for k, v in params.items() if k != "split_seed"}
-    return sha256_json({"interactions": interactions_hash, "protocol": NAME, "version": VERSION,
-                        "params": rest, "split_seed": params["split_seed"]})
+    return identity_hash(NAME, VERSION, interactions_hash, params)
 
 
 def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.ndarray, times: np.ndarray,
