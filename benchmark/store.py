@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,6 +34,11 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _version_key(version: str) -> tuple:
+    """Numeric versions compare as numbers ("10" > "9"); anything else as text."""
+    return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
 
 
 class ResultStore:
@@ -71,6 +77,27 @@ class ResultStore:
                 yield path, json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise BenchError(f"{path}: unreadable result record ({exc}); delete it to rerun its trial") from None
+
+    def current_records(self, warn: bool = True) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Records minus those superseded by a newer version of the same method: a report never averages the seeds
+        of two method versions (their trial ids differ, so both stay on disk). Superseded ones are named on stderr."""
+        records = list(self.records())
+        newest: dict[str, Any] = {}
+        for _, rec in records:
+            name, version = rec["method"]["name"], rec["method"].get("version", "")
+            if name not in newest or _version_key(version) > _version_key(newest[name]):
+                newest[name] = version
+        stale: dict[tuple[str, str], int] = {}
+        for path, rec in records:
+            name, version = rec["method"]["name"], rec["method"].get("version", "")
+            if version == newest[name]:
+                yield path, rec
+            else:
+                stale[(name, version)] = stale.get((name, version), 0) + 1
+        if warn and stale:
+            listed = ", ".join(f"{n} v{v} ({k} trials; current v{newest[n]})" for (n, v), k in sorted(stale.items()))
+            print(f"note: leaving out records of superseded method versions under {self.root}: {listed}",
+                  file=sys.stderr)
 
     def completed_ids(self) -> set[str]:
         return {rec["trial_id"] for _, rec in self.records() if rec.get("status") == "ok"}

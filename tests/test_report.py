@@ -15,6 +15,7 @@ from benchmark import metrics as M
 from benchmark.errors import BenchError
 from benchmark.report import latex, render
 from benchmark.report.build import ReportOptions, build_reports
+from benchmark.report.collect import collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.table import build_table
 from benchmark.stats import bootstrap_ci, compare, holm, min_pvalue, paired_pvalue
@@ -66,7 +67,8 @@ def test_comparison_counts_and_power_guard():
 # ---------------------------------------------------------------- crafted trials
 
 def write_trial(store: ResultStore, method: str, seed: int, hits: np.ndarray, cold: np.ndarray, *,
-                variant: str = "", audit: bool = False, users: np.ndarray | None = None, scores: bool = False) -> None:
+                variant: str = "", audit: bool = False, users: np.ndarray | None = None, scores: bool = False,
+                version: str = "1") -> None:
     """A stored trial whose positive is ranked first (hit) or 50th (miss) on each test event."""
     n = len(hits)
     s = np.where(hits, 0, 50).astype(np.int64)
@@ -79,9 +81,9 @@ def write_trial(store: ResultStore, method: str, seed: int, hits: np.ndarray, co
         rng = np.random.default_rng(seed)
         vectors.update({"test.scores": rng.normal(size=(n, 11)).astype(np.float32),
                         "test.cand_cold": rng.random((n, 11)) < 0.5, "test.cand_mask": np.ones((n, 11), bool)})
-    rec = {"trial_id": f"{method}-{variant}-{audit}-{seed}", "status": "ok", "seed": seed, "audit": audit,
+    rec = {"trial_id": f"{method}-{variant}-{audit}-{seed}-v{version}", "status": "ok", "seed": seed, "audit": audit,
            "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
-           "method": {"name": method, "budget": "paper", "variant": variant},
+           "method": {"name": method, "budget": "paper", "variant": variant, "version": version},
            "metrics": {"test": M.summarise(per, cold)}}
     store.write(rec, vectors)
 
@@ -215,3 +217,16 @@ def test_report_writes_every_format_and_the_plots(tmp_path):
 
 def crafted_cold() -> np.ndarray:
     return np.random.default_rng(0).random(200) < 0.4
+
+
+def test_superseded_method_versions_never_mix_into_a_row(tmp_path, capsys):
+    store = crafted_store(tmp_path)
+    n = 200
+    for seed in range(3):  # an older bpr-mf whose every event is a miss
+        write_trial(store, "bpr-mf", seed, np.zeros(n, bool), np.zeros(n, bool), version="0")
+    groups = group_trials(store)
+    bpr = [row for key, row in groups.items() if key.method == "bpr-mf"]
+    assert len(bpr) == 1 and sorted(bpr[0].seeds) == [0, 1, 2]
+    frame, _ = collect(store)
+    assert "bpr-mf v0 (3 trials; current v1)" in capsys.readouterr().err
+    assert frame[(frame.method == "bpr-mf") & (frame.metric == "hr@10")]["value"].min() > 0.5

@@ -14,7 +14,7 @@ CSV_COLUMNS = ["dataset", "protocol", "method", "variant", "audit", "budget", "s
 def collect(store: ResultStore) -> tuple[pd.DataFrame, list[dict]]:
     """One row per (ok trial, split, subset, metric); failed records are returned separately."""
     rows, failed = [], []
-    for path, rec in store.records():
+    for path, rec in store.current_records():
         if rec.get("status") != "ok":
             failed.append({"path": str(path), "method": rec["method"]["name"], "seed": rec.get("seed"),
                            "error": rec.get("error", "?")})

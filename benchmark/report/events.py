@@ -40,7 +40,7 @@ class RowEvents:
 
 def group_trials(store: ResultStore) -> dict[RowKey, RowEvents]:
     groups: dict[RowKey, RowEvents] = {}
-    for path, rec in store.records():
+    for path, rec in store.current_records(warn=False):
         if rec.get("status") != "ok":
             continue
         key = RowKey(rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"]["split_hash"],
