@@ -91,7 +91,7 @@ def test_variant_runs_stay_apart_in_the_report(tmp_path, grouplens_dir):
     (["run", "--method", "dssm", "--set", "dssm"], "expected METHOD.KEY=VALUE"),
     (["run", "--method", "popular", "--dataset", "ml-10x"], "unknown dataset 'ml-10x'"),
     (["run", "--method", "popular", "--device", "tpu"], "expected auto, cpu, cuda or cuda:N"),
-    (["run"], "give --all or --method"),
+    (["run"], "give --all, --method"),
     (["run", "--method", "popular", "--protocol-set", "loo.nope=1"], "--protocol-set loo.nope: unknown parameter"),
     (["run", "--method", "popular", "--protocol-set", "loo.tau=many"], "expected an integer"),
     (["report", "--format", "pdf"], "unsupported pdf"),
