@@ -14,7 +14,8 @@ from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
 
 LOWER_IS_BETTER: frozenset[str] = frozenset()  # every ranking metric here is higher-is-better
-METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "sasrec", "dssm-sasrec", "finetune")
+METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "content-knn", "deepmusic", "dropoutnet", "heater", "clcrec", "gar",
+                "aldi", "sasrec", "dssm-sasrec", "finetune")
 TEST_NAMES = {"t": "paired two-sided t-test", "wilcoxon": "two-sided Wilcoxon signed-rank test",
               "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)"}
 
