@@ -32,9 +32,11 @@ def _per_rank(name: str, n: int) -> np.ndarray:
         return 1.0 / (r + 1.0)
     kind, k = name.split("@")
     hit = r < int(k)
-    if kind == "hr":
+    if kind in ("hr", "recall"):  # one relevant item per event: Recall@K is HR@K
         return hit.astype(np.float64)
-    return np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)
+    if kind == "ndcg":
+        return np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)
+    raise ValueError(f"unknown metric {name!r}: expected hr@K, recall@K, ndcg@K or mrr")
 
 
 def metric_from_counts(name: str, s: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -54,3 +54,10 @@ def test_summarise_splits_cold_and_warm_targets():
     assert out["all"]["hr@10"] == 0.75 and out["cold"]["hr@10"] == 0.5 and out["warm"]["hr@10"] == 1.0
     assert out["cold"]["n_events"] == 2
     assert M.summarise(per, np.zeros(4, dtype=bool))["cold"]["hr@10"] is None
+
+
+def test_recall_equals_hr_with_one_relevant_item_and_unknown_metrics_are_refused():
+    s, e = np.array([0, 3, 12]), np.array([0, 2, 0])
+    assert np.array_equal(M.metric_from_counts("recall@10", s, e), M.metric_from_counts("hr@10", s, e))
+    with pytest.raises(ValueError, match="unknown metric 'map@10'"):
+        M.metric_from_counts("map@10", s, e)

@@ -230,3 +230,11 @@ def test_superseded_method_versions_never_mix_into_a_row(tmp_path, capsys):
     frame, _ = collect(store)
     assert "bpr-mf v0 (3 trials; current v1)" in capsys.readouterr().err
     assert frame[(frame.method == "bpr-mf") & (frame.metric == "hr@10")]["value"].min() > 0.5
+
+
+def test_full_ranking_tables_offer_only_the_stored_metrics():
+    from benchmark.report.profiles import profile
+
+    assert profile("cold").available(["hr@5", "recall@20", "ndcg@10"]) == ["recall@20", "ndcg@10"]
+    assert profile("loo").available(["hr@5", "recall@20"]) == ["hr@5", "recall@20"]  # any K from stored ranks
+    assert profile("cold").unit == "users" and profile("loo").subset_noun == "targets"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,12 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                 continue
         reference = opts.reference if opts.reference in methods_present else None
         for subset in opts.subsets or list(SUBSETS):
-            metrics = opts.metrics or list(profile(protocol).metrics)
+            prof = profile(protocol)
+            metrics = prof.available(opts.metrics) if opts.metrics else list(prof.metrics)
+            if not metrics:
+                print(f"note: no {protocol} table: it stores only {', '.join(prof.stored or ())}, not "
+                      f"{', '.join(opts.metrics or [])}", file=sys.stderr)
+                break
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
                                 methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
             stem = out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}"

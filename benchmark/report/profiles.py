@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmark.fullrank import METRICS as FULL_RANKING_METRICS
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -17,12 +19,16 @@ class Profile:
     over_k: bool  # any K is derivable (stored ranks), so HR/NDCG over K can be drawn
     unit: str  # what one row of per-event vectors is
     subset_noun: str  # "cold targets" vs "cold candidates"
+    stored: tuple[str, ...] | None = None  # the only metrics available (K fixed at run time); None: any K
+
+    def available(self, requested: list[str]) -> list[str]:
+        return [m for m in requested if self.stored is None or m in self.stored]
 
 
 PROFILES = {
     "loo": Profile(("hr@5", "hr@10", "ndcg@5", "ndcg@10"), ("hr@10", "ndcg@10"), "hr@10", True, "events", "targets"),
     "cold": Profile(("recall@10", "recall@20", "ndcg@10", "ndcg@20"), ("recall@20", "ndcg@20"), "ndcg@20", False,
-                    "users", "candidates"),
+                    "users", "candidates", FULL_RANKING_METRICS),
 }
 
 
