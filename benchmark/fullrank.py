@@ -27,7 +27,6 @@ from benchmark.protocols.split import Split
 KS = (10, 20)
 METRICS = tuple(f"{m}@{k}" for m in ("recall", "ndcg", "hr") for k in KS)
 SUBSETS = ("all", "cold", "warm")  # candidate sets; a row of results is one (user, candidate set)
-VALID_METRIC = ("ndcg@20", "all")  # early stopping: over all candidates, so cold items cannot be won by giving up warm
 EVAL_USERS = 1024
 
 
@@ -97,7 +96,6 @@ def metrics_from_scores(scores: torch.Tensor, rel: torch.Tensor, valid: torch.Te
         raise ValueError("method returned NaN or infinite scores")
     rel = rel & valid
     n_rel = rel.sum(1)
-    n_valid = valid.sum(1)
     x = scores.float().masked_fill(~valid, float("-inf"))
     sorted_x = torch.sort(x, dim=1).values
     r_max = max(int(n_rel.max()), 1) if len(n_rel) else 1
@@ -115,7 +113,7 @@ def metrics_from_scores(scores: torch.Tensor, rel: torch.Tensor, valid: torch.Te
     nr = n_rel.double()
     for k in ks:
         in_top = (torch.clamp(k - s, min=0) / (e + 1)).clamp(max=1.0)
-        hits = torch.where(present, torch.minimum(in_top, torch.ones_like(in_top)), torch.zeros_like(in_top))
+        hits = torch.where(present, in_top, torch.zeros_like(in_top))
         out[f"recall@{k}"] = torch.where(nr > 0, hits.sum(1) / nr.clamp(min=1), torch.zeros_like(nr))
         gain = torch.where(ranks < k, 1.0 / torch.log2(ranks + 2.0), torch.zeros_like(ranks))
         cum = torch.cat([torch.zeros(1, device=scores.device, dtype=torch.float64), torch.cumsum(gain, 0)])
@@ -133,7 +131,6 @@ def metrics_from_scores(scores: torch.Tensor, rel: torch.Tensor, valid: torch.Te
         p_miss = torch.where(possible, torch.exp(_log_comb(g - r, m) - _log_comb(g, m)), torch.zeros_like(g))
         p_hit = torch.where(r > 0, 1.0 - p_miss, torch.zeros_like(g))
         out[f"hr@{k}"] = torch.where(sure, torch.ones_like(p_hit), p_hit)
-    del n_valid
     return out, n_rel
 
 

@@ -60,6 +60,11 @@ class TrainData:
             self._negative_items = torch.nonzero(self.item_train_pos_count > 0).squeeze(1)
         return self._negative_items
 
+    def positive_batches(self, batch_size: int, generator: torch.Generator) -> Callable[[], Iterator[torch.Tensor]]:
+        """An epoch's shuffled index batches over the training positives (a callable, for ``train_epochs``)."""
+        positives = torch.nonzero(self.train["label"] > 0).squeeze(1)
+        return lambda: self.train.index_batches(batch_size, generator, rows=positives)
+
     def sample_negatives(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` items drawn uniformly from ``negative_items`` (on the data's device)."""
         pool = self.negative_items
@@ -119,17 +124,13 @@ class Method(abc.ABC):
     def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, n_items) scores of every item for ``batch['user']``; override with a matrix product when possible."""
         users = batch["user"]
-        n_items = self.n_items_for_scoring
+        n_items = int(self.ctx.n_items)
         out = []
         for start in range(0, n_items, ITEM_CHUNK):
             items = torch.arange(start, min(start + ITEM_CHUNK, n_items), device=users.device)
             cand = items[None, :].expand(len(users), -1)
             out.append(self.score({"user": users, "cand": cand, "cand_mask": torch.ones_like(cand, dtype=torch.bool)}))
         return torch.cat(out, dim=1)
-
-    @property
-    def n_items_for_scoring(self) -> int:
-        return int(self.ctx.n_items)
 
     def get_state(self) -> dict[str, Any]:
         """Tensors (and JSON-able values) that restore the fitted method; required when ``cacheable``."""

@@ -24,7 +24,6 @@ from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
 
 BUDGETS = ("quick", "paper")
-HEADLINE = {"loo": "hr@10", "cold": "ndcg@20"}  # the number a finished trial prints
 
 
 @dataclass
@@ -77,7 +76,7 @@ def select_datasets(names: list[str] | None, data_dir: str | None) -> list[str]:
 
 def provided(inter: Interactions, protocol: str = "loo") -> frozenset[str]:
     """Capabilities a dataset + split offer, checked against each method's ``requires``."""
-    have = {"history", "feedback"} if protocol == "loo" else set()  # loo splits carry causal windows
+    have = set(PROTOCOLS[protocol].PROVIDES)
     if inter.item_features.shape[1]:
         have.add("item_features")
     if inter.user_features.shape[1]:
@@ -150,7 +149,7 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
         path = store.write(record, vectors)
         if record["status"] == "ok":
             summary.ok += 1
-            metric = HEADLINE[s.protocol]
+            metric = PROTOCOLS[s.protocol].VALID_METRIC
             value = record["metrics"]["test"]["all"][metric]
             tqdm.write(f"ok     {label}: test {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
                        file=sys.stderr)

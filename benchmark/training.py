@@ -8,6 +8,8 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from benchmark.protocols import PROTOCOLS
+
 
 class EarlyStopping:
     """Call ``step(value)`` after each epoch; it returns True once ``patience`` epochs bring no gain."""
@@ -38,10 +40,6 @@ class EarlyStopping:
         best = self.best_value if self.best_epoch >= 0 else None
         return {"best_epoch": self.best_epoch, "valid_metric": metric, "best_valid": best, "epochs_run": self.epochs,
                 "valid_curve": [round(v, 6) for v in self.curve]}
-
-
-def valid_metric_name(protocol: str) -> str:
-    return "ndcg@20 (all candidates)" if protocol == "cold" else "hr@10"
 
 
 def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -81,7 +79,7 @@ def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Opt
             break
     stopper.restore()
     model.eval()
-    info = {**stopper.info(valid_metric_name(method.ctx.protocol)), "train_loss": losses["total"], "train_rows_seen": rows}
+    info = {**stopper.info(PROTOCOLS[method.ctx.protocol].VALID_METRIC), "train_loss": losses["total"], "train_rows_seen": rows}
     if len(losses) > 1:
         info["loss_parts"] = losses
     return info

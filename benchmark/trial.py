@@ -124,7 +124,8 @@ class TrialEnvironment:
         self.views = SplitViews(split, inter, device)
         self.cache = cache if cache is not None else FittedCache(None)
         self.progress = progress
-        self.full = PROTOCOLS[split.meta["protocol"]].EVALUATION == "full"
+        self.protocol = PROTOCOLS[split.meta["protocol"]]
+        self.full = self.protocol.EVALUATION == "full"
         self._fullrank: dict[str, fullrank.FullRankPart] = {}
 
     def fullrank_part(self, part: str) -> fullrank.FullRankPart:
@@ -136,12 +137,12 @@ class TrialEnvironment:
         generator = torch.Generator().manual_seed(seed)
 
         def validate(m: Method) -> float:
-            if self.full:  # NDCG@20 over all candidates
-                metric, subset = fullrank.VALID_METRIC
-                rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=(subset,))
+            metric = self.protocol.VALID_METRIC  # over all events / all candidates
+            if self.full:
+                rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=("all",))
                 return float(rows[metric].mean()) if len(rows[metric]) else 0.0
             s, e, _ = rank_events(m, self.views.events("valid", audit))
-            return float(M.metric_from_counts("hr@10", s, e).mean())
+            return float(M.metric_from_counts(metric, s, e).mean())
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
             from benchmark.registry import get_method
@@ -202,8 +203,7 @@ def _evaluate_full(method: Method, env: TrialEnvironment, part: str, vectors: di
     """``cold``: one row per (user, candidate set); the metric vectors are stored (K is fixed by the protocol)."""
     rows = fullrank.evaluate(method, env.fullrank_part(part))
     vectors.update({f"{part}.user": rows["user"], f"{part}.item": np.full(len(rows["user"]), -1, dtype=np.int64),
-                    f"{part}.subset": rows["subset"], f"{part}.cold": rows["subset"] == 1,
-                    f"{part}.n_rel": rows["n_rel"]})
+                    f"{part}.subset": rows["subset"], f"{part}.n_rel": rows["n_rel"]})
     vectors.update({f"{part}.{m}": rows[m] for m in fullrank.METRICS})
     return fullrank.summarise(rows)
 

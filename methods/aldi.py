@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import attach_backbone, layer_sizes, positive_batches
+from methods.coldstart import attach_backbone, layer_sizes
 
 
 def student_tower(in_dim: int, hidden: list[int], out_dim: int) -> nn.Sequential:
@@ -90,7 +90,7 @@ class ALDI(Method):
             return loss, {"bpr": supervised.detach(), "rank": rank.detach(), "iden": iden.detach(),
                           "rating": rating.detach()}
 
-        fit = train_epochs(self, self.net, opt, positive_batches(self, data, o["batch_size"]), step, o["epochs"],
+        fit = train_epochs(self, self.net, opt, data.positive_batches(o["batch_size"], self.ctx.generator), step, o["epochs"],
                            o["patience"], "aldi epochs")
         return {**info, **fit}
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, positive_batches, warm_mask
+from methods.coldstart import TableScorer, warm_mask
 
 
 class CLCRecNet(nn.Module):
@@ -74,7 +74,7 @@ class CLCRec(TableScorer, Method):
             loss = lam * l1 + (1 - lam) * l2 + o["reg"] * reg
             return loss, {"item_content": l1.detach(), "user_item": l2.detach()}
 
-        fit = train_epochs(self, self.net, opt, positive_batches(self, data, o["batch_size"]), step, o["epochs"],
+        fit = train_epochs(self, self.net, opt, data.positive_batches(o["batch_size"], self.ctx.generator), step, o["epochs"],
                            o["patience"], "clcrec epochs")
         return fit
 

@@ -90,9 +90,3 @@ class TableScorer:
     def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()
         return self.user_vecs(batch["user"]) @ self.item_vecs().T
-
-
-def positive_batches(method: Method, data: TrainData, batch_size: int):
-    """Index batches over the training positives, shuffled with the trial's generator."""
-    positives = torch.nonzero(data.train["label"] > 0).squeeze(1)
-    return lambda: data.train.index_batches(batch_size, method.ctx.generator, rows=positives)

@@ -14,7 +14,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, attach_backbone, mlp, positive_batches, standardise
+from methods.coldstart import TableScorer, attach_backbone, mlp, standardise
 
 
 class DeepMusic(TableScorer, Method):
@@ -40,7 +40,7 @@ class DeepMusic(TableScorer, Method):
             reg = sum(p.pow(2).sum() for p in self.net.parameters())
             return (pred - self._items[i]).pow(2).sum(1).mean() + o["reg"] * reg
 
-        fit = train_epochs(self, self.net, opt, positive_batches(self, data, o["batch_size"]), step, o["epochs"],
+        fit = train_epochs(self, self.net, opt, data.positive_batches(o["batch_size"], self.ctx.generator), step, o["epochs"],
                            o["patience"], "deepmusic epochs")
         return {**info, **fit}
 

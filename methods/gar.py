@@ -20,7 +20,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, attach_backbone, layer_sizes, positive_batches
+from methods.coldstart import TableScorer, attach_backbone, layer_sizes
 
 
 def gar_mlp(in_dim: int, hidden: list[int], dropout: float, bn_first: bool) -> nn.Sequential:
@@ -106,7 +106,7 @@ class GAR(TableScorer, Method):
             g_loss = (1 - o["alpha"]) * adv + o["alpha"] * sim + o["l2"] * l2_weights(self.net.generator)
             return g_loss, {"d_loss": d_loss.detach(), "g_adv": adv.detach(), "g_sim": sim.detach()}
 
-        fit = train_epochs(self, self.net, g_opt, positive_batches(self, data, o["batch_size"]), step, o["epochs"],
+        fit = train_epochs(self, self.net, g_opt, data.positive_batches(o["batch_size"], self.ctx.generator), step, o["epochs"],
                            o["patience"], "gar epochs")
         return {**info, **fit}
 

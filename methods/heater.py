@@ -19,7 +19,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, attach_backbone, layer_sizes, mlp, positive_batches
+from methods.coldstart import TableScorer, attach_backbone, layer_sizes, mlp
 
 
 class MixtureOfExperts(nn.Module):
@@ -65,7 +65,7 @@ class Heater(TableScorer, Method):
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=o["decay_every"], gamma=o["lr_decay"])
         train, gen = data.train, self.ctx.generator
-        epoch_batches = positive_batches(self, data, o["batch_size"])
+        epoch_batches = data.positive_batches(o["batch_size"], self.ctx.generator)
         regularised = [p for n, p in self.net.named_parameters() if not _is_norm(self.net, n)]
 
         def batches():

@@ -50,7 +50,6 @@ class BPRMF(NetState, Method):
         self._build(data)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"])
         train = data.train
-        positives = torch.nonzero(train["label"] > 0).squeeze(1)
 
         def step(idx: torch.Tensor) -> torch.Tensor:
             u, i = train["user"][idx], train["item"][idx]
@@ -60,10 +59,9 @@ class BPRMF(NetState, Method):
             reg = (eu.pow(2).sum() + ei.pow(2).sum() + ej.pow(2).sum()) / len(idx)
             return -F.logsigmoid(diff).mean() + o["reg"] * reg
 
-        info = train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator,
-                                                                             rows=positives),
+        info = train_epochs(self, self.net, opt, data.positive_batches(o["batch_size"], self.ctx.generator),
                             step, o["epochs"], o["patience"], "bpr-mf epochs")
-        return {**info, "n_train_positives": int(len(positives))}
+        return {**info, "n_train_positives": int((train["label"] > 0).sum())}
 
     def user_table(self) -> torch.Tensor:
         return self.net.user_emb.weight

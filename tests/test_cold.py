@@ -34,6 +34,11 @@ def test_no_cold_item_reaches_training_and_statistics_come_from_training_rows():
     assert not np.isin(train_items, np.flatnonzero(kind >= 2)).any()
     assert (np.bincount(train_items, minlength=len(kind)) == split.arrays["item/train_pos_count"]).all()
     assert ((split.arrays["item/train_pos_count"] > 0) == (kind == 1)).all()  # every warm item has training rows
+    first = np.full(len(kind), np.iinfo(np.int64).max)
+    np.minimum.at(first, train_items, split.arrays["train/time"])
+    assert (split.arrays["item/first_train_time"] == first).all()  # from training rows, never held-out ones
+    order = np.argsort(_inter().time, kind="stable")
+    assert (_inter().time[order][split.arrays["train/pos"]] == split.arrays["train/time"]).all()  # total-order place
     # validation cold items are never test cold items, and each part's cold rows use its own items
     assert set(np.flatnonzero(kind == 2)).isdisjoint(np.flatnonzero(kind == 3))
     for part, code in (("valid", 2), ("test", 3)):

@@ -19,9 +19,13 @@ from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 
 NAME = "cold"
-VERSION = "1"  # part of the split hash: bump when the split's semantics change
+VERSION = "2"  # part of the split hash: bump when the split's semantics change (2: train/pos and
+# item/first_train_time fixed, see docs/protocols.md)
 EVALUATION = "full"  # full ranking (benchmark.fullrank), not sampled candidates
 IMPLICIT = True  # every training row is a positive; negatives are sampled from warm items
+# early stopping over ALL candidates: stopping on cold items alone lets a model give up warm ones
+VALID_METRIC = "ndcg@20"
+PROVIDES: frozenset[str] = frozenset()  # no event time, so no causal windows
 DEFAULTS: dict[str, Any] = {"cold_share": 0.2, "cold_by": "random", "valid_share": 0.1, "test_share": 0.1,
                             "split_seed": 0}
 COLD_BY = ("random", "time")
@@ -109,14 +113,16 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     left_out_cold_rows = int((cold_rows & ~eligible).sum())
 
     tr = part == 0
+    first_train = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_train, ri[tr], rt[tr])  # training rows only
     train_pos_count = np.bincount(ri[tr], minlength=n_items)
     arrays: dict[str, np.ndarray] = {
         "train/user": ru[tr].astype(np.int32), "train/item": ri[tr].astype(np.int32),
         "train/label": np.ones(int(tr.sum()), dtype=np.int8), "train/time": rt[tr],
-        "train/pos": order[rows[tr]].astype(np.int64),
+        "train/pos": rows[tr].astype(np.int64),  # place in the total order, as in loo
         "train/value": inter.value[order][rows[tr]],
         "item/train_pos_count": train_pos_count.astype(np.int64), "item/is_cold": kind >= 2,
-        "item/kind": kind, "item/first_train_time": np.where(train_items, first_time, np.iinfo(np.int64).max),
+        "item/kind": kind, "item/first_train_time": first_train,
     }
     meta_parts: dict[str, Any] = {}
     for code, name in ((1, "valid"), (2, "test")):

@@ -21,6 +21,8 @@ NAME = "loo"
 VERSION = "2"  # bump when the split's semantics change: it is part of the split hash
 EVALUATION = "sampled"  # each event ranks its positive against frozen sampled negatives
 IMPLICIT = False  # training rows carry explicit negatives (label 0)
+VALID_METRIC = "hr@10"  # early stopping, over all validation events
+PROVIDES = frozenset({"history", "feedback"})  # causal windows for every row and candidate
 DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "candidates": "existing", "history_len": 50,
                             "feedback_len": 10, "split_seed": 0}
 MIN_POSITIVES = 3  # users with fewer positives give all their rows to training and no event

@@ -60,10 +60,12 @@ def _check(opts: ReportOptions) -> None:
 
 def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
     _check(opts)
-    written = write_report(*(lambda f: (aggregate(f[0]), f[1]))(collect(store)), out,
+    records = list(store.current_records())  # every record file is read and parsed once per report
+    frame, failed = collect(store, records)
+    written = write_report(aggregate(frame), failed, out,
                            [f for f in opts.formats if f in ("md", "csv")])
     cache = EventCache(store)
-    groups = group_trials(store)
+    groups = group_trials(store, records)
     all_keys = plots.row_order(list(groups))
     styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
     for (protocol, budget), rows in rows_by_table(groups).items():

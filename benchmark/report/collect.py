@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from benchmark.store import ResultStore
@@ -11,10 +13,11 @@ CSV_COLUMNS = ["dataset", "protocol", "method", "variant", "audit", "budget", "s
                "std", "n_seeds", "n_events", "split_hash"]
 
 
-def collect(store: ResultStore) -> tuple[pd.DataFrame, list[dict]]:
-    """One row per (ok trial, split, subset, metric); failed records are returned separately."""
+def collect(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per (ok trial, split, subset, metric); failed records are returned separately.
+    ``records``: the store's current records when the caller has read them already."""
     rows, failed = [], []
-    for path, rec in store.current_records():
+    for path, rec in (records if records is not None else store.current_records()):
         if rec.get("status") != "ok":
             failed.append({"path": str(path), "method": rec["method"]["name"], "seed": rec.get("seed"),
                            "error": rec.get("error", "?")})

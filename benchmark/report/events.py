@@ -38,9 +38,9 @@ class RowEvents:
     paths: list[Path]
 
 
-def group_trials(store: ResultStore) -> dict[RowKey, RowEvents]:
+def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> dict[RowKey, RowEvents]:
     groups: dict[RowKey, RowEvents] = {}
-    for path, rec in store.current_records(warn=False):
+    for path, rec in (records if records is not None else store.current_records(warn=False)):
         if rec.get("status") != "ok":
             continue
         key = RowKey(rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"]["split_hash"],
