@@ -18,6 +18,11 @@ items in a shuffled order (the positive's place is never revealed), ``cand_mask`
 event's time. ``score`` returns (B, C) scores, higher is better;
 ties are allowed (the harness breaks them fairly). C may be 101 sampled items or every item.
 
+The ``warmup`` protocol scores labelled rows one by one with ``predict({"user", "item"}) -> (B,)`` logits and
+warms new items up in a harness-owned loop: the same optimiser and budget for every method, on the tensors
+``warm_parameters()`` returns, minimising ``warm_loss``; ``observe`` sees the warm-up rows shown so far
+(benchmark/warmup.py).
+
 Full-ranking protocols (``cold``) call ``score_all({"user": (B,)})`` for a (B, n_items) matrix; the
 default implementation calls ``score`` over item chunks, and embedding methods override it with one
 matrix product. Such protocols have no event time and no windows (``data.meta["implicit"]`` is true:
@@ -51,6 +56,9 @@ class TrainData:
     item_train_pos_count: torch.Tensor  # (n_items,) positives per item in the training rows
     item_is_cold: torch.Tensor  # (n_items,) bool: loo: tau on training rows; cold: the strict new items
     meta: dict[str, Any] = field(default_factory=dict)
+    # column names of the feature matrices ("genre=Drama", "age25-34", ...): CTR models group them into fields
+    user_feature_names: tuple[str, ...] = ()
+    item_feature_names: tuple[str, ...] = ()
 
     @property
     def negative_items(self) -> torch.Tensor:
@@ -140,9 +148,28 @@ class Method(abc.ABC):
         """Rebuild the fitted method from ``get_state()``'s output (no training)."""
         raise NotImplementedError(f"method {self.name!r} cannot be cached")
 
-    def warm_up(self, rows: dict[str, torch.Tensor]) -> None:
-        """Update item-side parameters on warm-up rows (the ``warmup`` protocol); optional."""
-        raise NotImplementedError(f"method {self.name!r} has no warm-up step")
+    # --- the ``warmup`` protocol (benchmark/warmup.py runs the loop; every method gets the same budget) ---
+    # True when predict() returns calibrated logits (trained with log-loss), so a log-loss is reported
+    calibrated: ClassVar[bool] = False
+
+    def predict(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) logits (or scores) of labelled rows ``rows['user']``, ``rows['item']``; differentiable when the
+        method declares warm-up parameters. The default asks ``score`` with one candidate per row."""
+        cand = rows["item"][:, None]
+        return self.score({"user": rows["user"], "cand": cand, "cand_mask": torch.ones_like(cand, dtype=torch.bool)})[:, 0]
+
+    def warm_parameters(self) -> list[torch.Tensor]:
+        """The item-side tensors the harness may update on warm-up rows; [] (the default) means no warm-up,
+        so the cold-start value is reported at every stage."""
+        return []
+
+    def warm_loss(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss minimised on a batch of warm-up rows (``user``, ``item``, ``label``): log-loss by default."""
+        return torch.nn.functional.binary_cross_entropy_with_logits(self.predict(rows), rows["label"].float())
+
+    def observe(self, rows: dict[str, torch.Tensor]) -> None:
+        """Called after each warm-up stage with every warm-up row shown so far (this part's new items only), for
+        methods whose item representation reads the item's interactions (MWUF's users, CVAR's count)."""
 
     @classmethod
     def resolved_defaults(cls, budget: str) -> dict[str, Any]:

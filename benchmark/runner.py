@@ -150,8 +150,9 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
         if record["status"] == "ok":
             summary.ok += 1
             metric = PROTOCOLS[s.protocol].VALID_METRIC
-            value = record["metrics"]["test"]["all"][metric]
-            tqdm.write(f"ok     {label}: test {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
+            first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the cold stage
+            value = record["metrics"]["test"][first][metric]
+            tqdm.write(f"ok     {label}: test {first} {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
                        file=sys.stderr)
         else:
             summary.failed += 1

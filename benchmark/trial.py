@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from benchmark import fullrank
+from benchmark import fullrank, warmup
 from benchmark import metrics as M
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
@@ -126,6 +126,7 @@ class TrialEnvironment:
         self.progress = progress
         self.protocol = PROTOCOLS[split.meta["protocol"]]
         self.full = self.protocol.EVALUATION == "full"
+        self.pointwise = self.protocol.EVALUATION == "pointwise"
         self._fullrank: dict[str, fullrank.FullRankPart] = {}
 
     def fullrank_part(self, part: str) -> fullrank.FullRankPart:
@@ -138,6 +139,10 @@ class TrialEnvironment:
 
         def validate(m: Method) -> float:
             metric = self.protocol.VALID_METRIC  # over all events / all candidates
+            if self.pointwise:  # validation new items at the cold stage (no warm-up inside a fit)
+                summary, _ = warmup.evaluate(m, self.views.events("valid"), self.views.events("warm_valid"),
+                                             self.split.meta["params"], seed, stages=warmup.STAGES[:1])
+                return float(summary[warmup.STAGES[0]][metric] or 0.0)
             if self.full:
                 rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=("all",))
                 return float(rows[metric].mean()) if len(rows[metric]) else 0.0
@@ -208,6 +213,16 @@ def _evaluate_full(method: Method, env: TrialEnvironment, part: str, vectors: di
     return fullrank.summarise(rows)
 
 
+def _evaluate_warmup(method: Method, env: TrialEnvironment, part: str, seed: int,
+                     vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``warmup``: one row per (new item, stage); the warm-up runs on a copy of the fitted method."""
+    summary, vec = warmup.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
+                                   env.split.meta["params"], seed)
+    vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
+                    f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})
+    return summary
+
+
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
               progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
               env: TrialEnvironment | None = None, save_scores: bool = False,
@@ -241,7 +256,9 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         vectors: dict[str, np.ndarray] = {}
         summary: dict[str, Any] = {}
         for part in PARTS:
-            if env.full:
+            if env.pointwise:
+                summary[part] = _evaluate_warmup(method, env, part, spec.seed, vectors)
+            elif env.full:
                 summary[part] = _evaluate_full(method, env, part, vectors)
             else:
                 summary[part] = _evaluate_sampled(method, env, split, part, audit, save_scores, vectors)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
+from methods.item_offset import ItemOffsetWarmUp
 from benchmark.training import train_epochs
 from methods.coldstart import attach_backbone, layer_sizes
 
@@ -44,11 +45,11 @@ class ALDINet(nn.Module):
         self.user = student_tower(emb_dim, layers, emb_dim)
 
 
-class ALDI(Method):
+class ALDI(ItemOffsetWarmUp, Method):
     name = "aldi"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"lr": 1e-3, "reg": 1e-4, "alpha": 0.9, "beta": 0.05, "gamma": 0.1, "tws": False,
                 "freq_coef_a": 1.0, "freq_coef_M": 4.0, "layers": "200,200", "batch_size": 1024, "epochs": 1000,
                 "patience": 10}
@@ -97,6 +98,11 @@ class ALDI(Method):
     def _tables(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         self.net.eval()
         return self._users[users], self._items, self.net.user(self._users[users]), self.net.item(self.content)
+
+    def _dot(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t_user, t_items, s_user, s_items = self._tables(users)
+        warm = self.warm[items][:, None]
+        return torch.where(warm, t_user, s_user), torch.where(warm, t_items[items], s_items[items])
 
     def score_all(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         t_user, t_items, s_user, s_items = self._tables(batch["user"])

@@ -40,7 +40,7 @@ class CLCRec(TableScorer, Method):
     name = "clcrec"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"dim": 64, "lr": 1e-3, "reg": 0.1, "n_neg": 128, "lambda": 0.5, "temperature": 2.0,
                 "num_sample": 0.5, "batch_size": 256, "epochs": 1000, "patience": 5}
     budgets = {"quick": {"epochs": 3, "patience": 3}}

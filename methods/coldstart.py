@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from benchmark.method import Method, TrainData
+from methods.item_offset import ItemOffsetWarmUp
 
 BACKBONE = "bpr-mf"
 
@@ -72,10 +73,15 @@ def mlp(sizes: list[int], act: type[nn.Module] = nn.Tanh, batch_norm: bool = Tru
     return nn.Sequential(*layers)
 
 
-class TableScorer:
-    """Dot-product scoring from ``user_vecs(users)`` and ``item_vecs()`` (every item), in eval mode."""
+class TableScorer(ItemOffsetWarmUp):
+    """Dot-product scoring from ``user_vecs(users)`` and ``item_vecs()`` (every item), in eval mode; on
+    ``warmup`` new items warm up through a learnt item offset (methods/item_offset.py)."""
 
     net: nn.Module
+
+    def _dot(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.net.eval()
+        return self.user_vecs(users), self.item_vecs()[items]
 
     def user_vecs(self, users: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -21,7 +21,7 @@ class ContentKNN(TableScorer, Method):
     name = "content-knn"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"k": 5}
 
     def fit(self, data: TrainData) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class DeepMusic(TableScorer, Method):
     name = "deepmusic"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"lr": 1e-3, "reg": 1e-4, "batch_size": 1024, "epochs": 100, "patience": 10}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
 

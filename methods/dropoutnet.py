@@ -32,7 +32,7 @@ class DropoutNet(TableScorer, Method):
     name = "dropoutnet"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"layers": "200", "rank": 200, "dropout": 0.5, "lr": 0.01, "momentum": 0.9, "n_scores_user": 2500,
                 "user_batch": 1000, "data_batch": 1024, "max_data_per_step": 2_500_000, "lr_decay": 0.1,
                 "decay_every": 50, "epochs": 10, "patience": 10}

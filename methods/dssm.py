@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import Method, TrainData
+from methods.item_offset import ItemOffsetWarmUp
 from benchmark.training import train_epochs
 
 
@@ -42,10 +43,10 @@ class DSSMNet(nn.Module):
         return torch.norm(self.user_emb.weight) + torch.norm(self.item_emb.weight)
 
 
-class DSSM(Method):
+class DSSM(ItemOffsetWarmUp, Method):
     name = "dssm"
     version = "1"
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     requires = frozenset({"item_features", "user_features"})
     defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 20}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
@@ -69,6 +70,12 @@ class DSSM(Method):
 
         return train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
                             step, o["epochs"], o["patience"], "dssm epochs")
+
+    calibrated = True  # trained with log-loss on labelled rows outside the implicit protocols
+
+    def _dot(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.net.eval()
+        return self.net.user_vec(users, self.uf[users]), self.net.item_vec(items, self.if_[items])
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()

@@ -58,7 +58,7 @@ class GAR(TableScorer, Method):
     name = "gar"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"alpha": 0.05, "beta": 0.1, "g_lr": 1e-3, "d_lr": 1e-3, "g_drop": 0.1, "d_drop": 0.5,
                 "g_layers": "200,200", "d_layers": "200,200", "l2": 1e-3, "batch_size": 1024, "epochs": 1000,
                 "patience": 10, "rescale": True}

@@ -50,7 +50,7 @@ class Heater(TableScorer, Method):
     name = "heater"
     version = "1"
     requires = frozenset({"item_features"})
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"n_experts": 5, "hidden": "", "rank": 200, "dropout": 0.5, "alpha": 1e-4, "reg": 1e-4, "lr": 0.005,
                 "momentum": 0.9, "lr_decay": 0.8, "decay_every": 10, "n_neg": 5, "batch_size": 1024, "epochs": 100,
                 "patience": 10}

@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
+from methods.item_offset import ItemOffsetWarmUp
 
 FALLBACKS = ("mean", "none")
 
@@ -30,10 +31,10 @@ class MFNet(nn.Module):
         nn.init.xavier_normal_(self.item_emb.weight)
 
 
-class BPRMF(NetState, Method):
+class BPRMF(ItemOffsetWarmUp, NetState, Method):
     name = "bpr-mf"
     version = "2"  # 2: negatives only from items with a training positive; declared cold-item fallback
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
     cacheable = True
     defaults = {"dim": 64, "lr": 1e-3, "reg": 1e-5, "batch_size": 1024, "epochs": 200, "patience": 10,
                 "cold_fallback": "mean"}
@@ -72,6 +73,9 @@ class BPRMF(NetState, Method):
         if self.options["cold_fallback"] == "none":
             return w
         return torch.where(self.has_train[:, None], w, w[self.has_train].mean(0, keepdim=True))
+
+    def _dot(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_table()[users], self.item_table()[items]
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         eu = self.user_table()[batch["user"]]  # (B, d)

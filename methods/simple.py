@@ -17,7 +17,7 @@ class RandomMethod(Method):
 
     name = "random"
     version = "2"
-    protocols = frozenset({"loo", "cold"})  # 2: candidates reach score() shuffled, so the same seed draws other numbers
+    protocols = frozenset({"loo", "cold", "warmup"})  # 2: candidates reach score() shuffled, so the same seed draws other numbers
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         return {}
@@ -32,7 +32,7 @@ class PopularMethod(Method):
 
     name = "popular"
     version = "1"
-    protocols = frozenset({"loo", "cold"})
+    protocols = frozenset({"loo", "cold", "warmup"})
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         self.counts = data.item_train_pos_count.to(torch.float32)

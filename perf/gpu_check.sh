@@ -14,3 +14,6 @@ python3 perf/bench_skeleton.py --device cpu --data-dir .data/ml-100k --methods b
 # cold protocol: per-method training rows/s and full-ranking evaluation users/s (GPU, then the CPU reference)
 python3 perf/bench_cold.py --device cuda --data-dir .data/ml-100k
 python3 perf/bench_cold.py --device cpu --data-dir .data/ml-100k --methods bpr-mf deepmusic aldi
+# warmup protocol: fit and stage-loop time per method (GPU, then the CPU reference)
+python3 perf/bench_warmup.py --device cuda --data-dir .data/ml-100k
+python3 perf/bench_warmup.py --device cpu --data-dir .data/ml-100k --methods deepfm cvar

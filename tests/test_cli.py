@@ -34,7 +34,7 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     assert f"done: {len(pairs)} ok, 0 failed" in first.stderr
     records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert sorted((r["method"]["name"], r["protocol"]["name"]) for r in records) == pairs
-    assert {p for _, p in pairs} == {"loo", "cold"}
+    assert {p for _, p in pairs} == {"loo", "cold", "warmup"}
     for r in records:
         assert r["status"] == "ok" and r["env"]["device"] == "cpu" and "git_commit" in r["env"]
         assert (results / "ml-100k" / r["protocol"]["name"] / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
@@ -43,7 +43,8 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     for col in ("dataset", "protocol", "method", "split", "subset", "metric", "mean", "std", "n_seeds",
                 "n_events", "variant"):
         assert col in rows[0]
-    assert {r["subset"] for r in rows} == {"all", "cold", "warm"} and {r["split"] for r in rows} == {"valid", "test"}
+    assert {r["subset"] for r in rows} == {"all", "cold", "warm", "warm-a", "warm-b", "warm-c"}
+    assert {r["split"] for r in rows} == {"valid", "test"}
     pop = [r for r in rows if r["method"] == "popular" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]
     rnd = [r for r in rows if r["method"] == "random" and r["split"] == "test" and r["subset"] == "all"
@@ -63,6 +64,12 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     assert "ml-100k / cold / test / cold candidates" in md and "Recall@20" in md
     cold_tex = (reports / "tables" / "cold-quick-test-cold.tex").read_text()
     assert "Recall@20" in cold_tex and "dropoutnet" in cold_tex
+    for stage in ("cold", "warm-a", "warm-b", "warm-c"):
+        assert "cvar" in (reports / "tables" / f"warmup-quick-test-{stage}.tex").read_text()
+    assert "ml-100k-warmup-quick-over-stages.pdf" in plots
+    assert "ml-100k / warmup / test: AUC per stage" in md and "metaemb" in md
+    stages_tex = (reports / "tables" / "warmup-quick-test-stages-auc-pooled.tex").read_text()
+    assert "warm-c" in stages_tex and "mwuf" in stages_tex
 
     second = run_cli(*args)
     n = len(pairs)

@@ -9,10 +9,10 @@ from benchmark.config import parse_value
 from benchmark.data.card import get_card
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
-from benchmark.protocols import cold, loo
+from benchmark.protocols import cold, loo, warmup
 from benchmark.protocols.split import Split, cache_root
 
-PROTOCOLS = {"loo": loo, "cold": cold}
+PROTOCOLS = {"loo": loo, "cold": cold, "warmup": warmup}
 
 
 def split_path(dataset: str, protocol: str, split_hash: str) -> Path:

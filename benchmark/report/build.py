@@ -10,14 +10,15 @@ from benchmark.errors import BenchError
 from benchmark.report import latex, plots, render
 from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
-from benchmark.report.profiles import profile
+from benchmark.report.profiles import ALL_SUBSETS, profile
+from benchmark.report.stages import latex as stages_latex
+from benchmark.report.stages import STAGE_METRICS, stage_frame
 from benchmark.report.table import build_table
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.store import ResultStore, atomic_write_bytes
 
 FORMATS = ("latex", "md", "csv", "json")
-SUBSETS = ("all", "cold", "warm")
 
 
 @dataclass
@@ -48,12 +49,14 @@ def _check(opts: ReportOptions) -> None:
     if opts.test not in TESTS:
         raise BenchError(f"--test {opts.test!r}: expected one of {', '.join(TESTS)}")
     for s in opts.subsets or []:
-        if s not in SUBSETS:
-            raise BenchError(f"--subset {s!r}: expected one of {', '.join(SUBSETS)}")
+        if s not in ALL_SUBSETS:
+            raise BenchError(f"--subset {s!r}: expected one of {', '.join(ALL_SUBSETS)}")
     for m in opts.metrics or []:
         kind, _, k = m.partition("@")
-        if kind not in ("hr", "ndcg", "recall", "mrr") or (kind != "mrr" and not k.isdigit()) or (kind == "mrr" and k):
-            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K, recall@K or mrr")
+        pointwise = m in ("auc", "logloss")
+        if not pointwise and (kind not in ("hr", "ndcg", "recall", "mrr") or (kind != "mrr" and not k.isdigit())
+                              or (kind == "mrr" and k)):
+            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K, recall@K, mrr, auc or logloss")
     if not 0 < opts.alpha < 1:
         raise BenchError(f"--alpha {opts.alpha}: expected a number between 0 and 1")
 
@@ -61,8 +64,8 @@ def _check(opts: ReportOptions) -> None:
 def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
     _check(opts)
     records = list(store.current_records())  # every record file is read and parsed once per report
-    frame, failed = collect(store, records)
-    written = write_report(aggregate(frame), failed, out,
+    frame_all, failed = collect(store, records)
+    written = write_report(aggregate(frame_all), failed, out,
                            [f for f in opts.formats if f in ("md", "csv")])
     cache = EventCache(store)
     groups = group_trials(store, records)
@@ -75,8 +78,8 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
             if unknown == set(opts.methods):
                 continue
         reference = opts.reference if opts.reference in methods_present else None
-        for subset in opts.subsets or list(SUBSETS):
-            prof = profile(protocol)
+        prof = profile(protocol)
+        for subset in [s for s in opts.subsets or prof.subsets if s in prof.subsets]:
             metrics = prof.available(opts.metrics) if opts.metrics else list(prof.metrics)
             if not metrics:
                 print(f"note: no {protocol} table: it stores only {', '.join(prof.stored or ())}, not "
@@ -94,6 +97,14 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                 written.append(_write(stem.with_suffix(".csv"), render.csv(table)))
             if "json" in opts.formats:
                 written.append(_write(stem.with_suffix(".json"), render.as_json(table)))
+        if not prof.ranking and "latex" in opts.formats:  # the papers' warm-up table: AUC per stage
+            mine = aggregate(frame_all[(frame_all["protocol"] == protocol) & (frame_all["budget"] == budget)])
+            for metric in STAGE_METRICS:
+                frame = stage_frame(mine, prof.subsets, metric, opts.split)
+                if not frame.empty:
+                    name = f"{protocol}-{budget}-{opts.split}-stages-{metric.replace('_', '-')}.tex"
+                    written.append(_write(out / "tables" / name,
+                                          stages_latex(frame, prof.subsets, metric, opts.digits)))
         if opts.plots:
             written += _plots(rows, cache, styles, out / "plots", protocol, budget, opts)
     return written
@@ -109,13 +120,18 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
             continue
         tag = f"{dataset}-{protocol}-{budget}" + (f"-{split_hash[:8]}" if len(datasets) > 1 else "")
         prof = profile(protocol)
-        for subset in opts.subsets or list(SUBSETS):
+        for subset in [s for s in opts.subsets or prof.subsets if s in prof.subsets]:
             title = f"{dataset} / {protocol} / {opts.split} / {subset} {prof.subset_noun}"
             written += plots.metric_ci(chosen, cache, styles, list(prof.ci_metrics), opts.split, subset, title, out,
                                        f"{tag}-metrics-ci-{subset}")
             if prof.over_k:
                 written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, title, out,
                                                f"{tag}-over-k-{subset}")
+        if not prof.ranking:
+            written += plots.over_stages(chosen, cache, styles, opts.split, prof.headline, prof.subsets,
+                                         f"{dataset} / {protocol}: {prof.headline.upper()} per stage", out,
+                                         f"{tag}-over-stages")
+            continue
         written += plots.cold_vs_warm(chosen, cache, styles, opts.split, prof.headline,
                                       f"{dataset} / {protocol}: cold vs warm {prof.subset_noun}", out,
                                       f"{tag}-cold-vs-warm", noun=prof.subset_noun)

@@ -31,8 +31,8 @@ def collect(store: ResultStore, records: list[tuple[Path, dict]] | None = None) 
             for subset, values in subsets.items():
                 n_events = values.get("n_events", 0)
                 for metric, value in values.items():
-                    if metric == "n_events" or value is None:
-                        continue
+                    if metric.startswith("n_") or value is None or not isinstance(value, (int, float)):
+                        continue  # counts, and nested details such as a warm-up stage's steps
                     rows.append({**base, "split": split, "subset": subset, "metric": metric, "value": value,
                                  "n_events": n_events})
     return pd.DataFrame(rows), failed

@@ -10,6 +10,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.metrics import metric_from_counts
+from benchmark.protocols.warmup import STAGES
 from benchmark.store import ResultStore
 
 
@@ -110,6 +111,10 @@ SUBSET_CODES = {"all": 0, "cold": 1, "warm": 2}  # full-ranking rows: one per (u
 
 
 def _subset_mask(v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
+    if f"{split}.stage" in v:  # warmup rows: one per (new item, stage)
+        if subset not in STAGES:
+            raise BenchError(f"--subset {subset!r}: warmup tables are per stage: {', '.join(STAGES)}")
+        return v[f"{split}.stage"] == STAGES.index(subset)
     if f"{split}.subset" in v:
         if subset not in SUBSET_CODES:
             raise BenchError(f"--subset {subset!r}: expected all, cold or warm")

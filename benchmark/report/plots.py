@@ -92,6 +92,31 @@ def metric_over_k(rows: list[RowEvents], cache: EventCache, styles: Styles, spli
     return _save(fig, out, stem)
 
 
+def over_stages(rows: list[RowEvents], cache: EventCache, styles: Styles, split: str, metric: str,
+                stages: tuple[str, ...], title: str, out: Path, stem: str) -> list[Path]:
+    """The warm-up curve: a metric at each stage (cold, warm-a, ...) per method, with 95% bootstrap CIs."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    x = np.arange(len(stages))
+    for k, row in enumerate(rows):
+        colour, marker = styles(row.key.label)
+        means, lows, highs = [], [], []
+        for stage in stages:
+            values = cache.per_seed(row, split, stage, metric).mean(axis=0)
+            lo, hi = bootstrap_ci(values)
+            means.append(values.mean())
+            lows.append(values.mean() - lo)
+            highs.append(hi - values.mean())
+        offset = (k - (len(rows) - 1) / 2) * 0.03  # keep overlapping error bars apart
+        ax.errorbar(x + offset, means, yerr=[lows, highs], color=colour, marker=marker, markersize=4, capsize=2,
+                    linewidth=1.2, label=row.key.label)
+    ax.set_xticks(x, list(stages))
+    ax.set_ylabel(f"{metric_title(metric)} (95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, out, stem)
+
+
 def cold_vs_warm(rows: list[RowEvents], cache: EventCache, styles: Styles, split: str, metric: str, title: str,
                  out: Path, stem: str, noun: str = "targets") -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.5, 4))

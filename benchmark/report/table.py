@@ -13,16 +13,18 @@ from benchmark.report.events import EventCache, RowEvents, RowKey
 from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
 
-LOWER_IS_BETTER: frozenset[str] = frozenset()  # every ranking metric here is higher-is-better
+LOWER_IS_BETTER: frozenset[str] = frozenset({"logloss"})
 METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "content-knn", "deepmusic", "dropoutnet", "heater", "clcrec", "gar",
-                "aldi", "sasrec", "dssm-sasrec", "finetune")
+                "aldi", "deepfm", "metaemb", "mwuf", "cvar", "sasrec", "dssm-sasrec", "finetune")
 TEST_NAMES = {"t": "paired two-sided t-test", "wilcoxon": "two-sided Wilcoxon signed-rank test",
               "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)"}
 
 
 def metric_title(metric: str) -> str:
     name, _, k = metric.partition("@")
-    return {"hr": "HR", "ndcg": "NDCG", "mrr": "MRR", "recall": "Recall"}.get(name, name) + (f"@{k}" if k else "")
+    return ({"hr": "HR", "ndcg": "NDCG", "mrr": "MRR", "recall": "Recall", "auc": "AUC", "logloss": "Log-loss",
+             "auc_pooled": "pooled AUC"}
+            .get(name, name) + (f"@{k}" if k else ""))
 
 
 @dataclass

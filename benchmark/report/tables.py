@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from benchmark.metrics import SUBSETS
+from benchmark.report import stages
 from benchmark.report.profiles import profile
 from benchmark.report.table import metric_title
 from benchmark.store import atomic_write_bytes
@@ -26,13 +26,19 @@ def markdown(agg: pd.DataFrame, failed: list[dict], split: str = "test") -> str:
     part = agg[agg["split"] == split]
     keys = ["dataset", "protocol", "split_hash", "budget"]
     for (dataset, protocol, shash, budget), block in part.groupby(keys, sort=True):
-        for subset in SUBSETS:
+        prof = profile(protocol)
+        if not prof.ranking:  # warm-up: the papers' table first, one column per stage
+            for metric in stages.STAGE_METRICS:
+                frame = stages.stage_frame(block, prof.subsets, metric, split)
+                lines += [f"## {dataset} / {protocol} / {split}: {metric_title(metric)} per stage", "",
+                          f"split {shash}; budget {budget}; mean ± sample std over seeds.", "",
+                          stages.markdown(frame, prof.subsets, metric), ""]
+        for subset in prof.subsets:
             sub = block[block["subset"] == subset]
             if sub.empty:
                 continue
             n_events = int(sub["n_events"].max())
             seeds = sorted(set(sub["n_seeds"].astype(int)))
-            prof = profile(protocol)
             metrics = list(dict.fromkeys(sub["metric"]))
             lines += [f"## {dataset} / {protocol} / {split} / {subset} {prof.subset_noun}",
                       "", f"{n_events} {prof.unit}; split {shash}; budget {budget}; seeds per row: "

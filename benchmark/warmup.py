@@ -1,0 +1,114 @@
+"""The ``warmup`` protocol's evaluation loop: cold start, then three warm-up stages, each followed by scoring.
+
+The harness owns the loop so that every method gets the same optimiser and budget (the protocol's
+``warm_lr``, ``warm_batch`` and ``warm_epochs``: Adam, no weight decay, a fresh optimiser per stage, as
+CVAR's ``main.py`` does per phase). Only the tensors a method returns from ``warm_parameters()`` are
+updated; with a fresh Adam and no decay, rows of an embedding table that get no gradient stay unchanged.
+Each evaluation part (validation items, test items) warms up its own copy of the fitted method, so the
+test copy never saw a validation item's warm-up.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark import pointwise
+from benchmark.method import Method, TrainData
+from benchmark.protocols.warmup import STAGES
+from benchmark.tensors import TensorTable
+
+EVAL_BATCH = 4096
+WARM_FIELDS = ("user", "item", "label", "time", "stage")
+
+
+def fork(method: Method) -> Method:
+    """A deep copy that shares the trial context and any training data (read-only) with ``method``."""
+    memo: dict[int, Any] = {id(method.ctx): method.ctx}
+    for value in vars(method).values():
+        if isinstance(value, (TrainData, TensorTable)):
+            memo[id(value)] = value
+    return copy.deepcopy(method, memo)
+
+
+@torch.no_grad()
+def predict_rows(method: Method, rows: TensorTable) -> np.ndarray:
+    out = []
+    for idx in rows.index_batches(EVAL_BATCH, shuffle=False):
+        logits = method.predict({"user": rows["user"][idx], "item": rows["item"][idx]})
+        if logits.shape != idx.shape:
+            raise ValueError(f"method {method.name!r}: predict returned shape {tuple(logits.shape)}, "
+                             f"expected ({len(idx)},)")
+        out.append(logits.float().cpu())
+    scores = torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"method {method.name!r}: predict returned NaN or infinite values")
+    return scores
+
+
+def warm_up_stage(method: Method, rows: dict[str, torch.Tensor], params: dict[str, Any],
+                  generator: torch.Generator) -> dict[str, Any]:
+    """One stage's warm-up: ``warm_epochs`` shuffled passes of Adam(``warm_lr``) over the stage's rows."""
+    tensors = [p for p in method.warm_parameters()]
+    if not tensors:
+        return {"updated": False}
+    for p in tensors:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(tensors, lr=params["warm_lr"])
+    n = len(rows["user"])
+    losses = []
+    for _ in range(params["warm_epochs"]):
+        order = torch.randperm(n, generator=generator).to(rows["user"].device)
+        for start in range(0, n, params["warm_batch"]):
+            idx = order[start:start + params["warm_batch"]]
+            loss = method.warm_loss({k: v[idx] for k, v in rows.items()})
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    return {"updated": True, "steps": len(losses), "mean_loss": float(np.mean(losses)) if losses else None}
+
+
+def evaluate(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, params: dict[str, Any], seed: int,
+             stages: tuple[str, ...] = STAGES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Summary per stage and per-item vectors (one row per (item, stage)) for one evaluation part.
+
+    ``method`` itself is left as fitted: the stages run on a fork.
+    """
+    m = fork(method) if len(stages) > 1 else method
+    generator = torch.Generator().manual_seed(seed)
+    stage_of = warm_rows["stage"]
+    labels = eval_rows.numpy("label")
+    items = eval_rows.numpy("item")
+    summary: dict[str, Any] = {}
+    cols: dict[str, list[np.ndarray]] = {"item": [], "stage": [], "auc": [], "logloss": []}
+    # a method with nothing to warm up and no observe step reports its cold-start scores at every stage
+    static = not m.warm_parameters() and type(m).observe is Method.observe
+    logits = np.zeros(0)
+    for s, stage in enumerate(stages):
+        info: dict[str, Any] = {}
+        if s > 0 and static:
+            info = {"updated": False}
+        elif s > 0:
+            idx = torch.nonzero(stage_of == s).squeeze(1)
+            rows = {k: warm_rows[k][idx] for k in WARM_FIELDS}
+            info = warm_up_stage(m, rows, params, generator)
+            seen = torch.nonzero((stage_of >= 1) & (stage_of <= s)).squeeze(1)
+            m.observe({k: warm_rows[k][seen] for k in WARM_FIELDS})
+        if s == 0 or not static:
+            logits = predict_rows(m, eval_rows)
+        im = pointwise.per_item(items, labels, logits, m.calibrated)
+        summary[stage] = {"auc": float(im.auc.mean()) if len(im.auc) else None,
+                          "auc_pooled": pointwise.auc(labels, logits),
+                          "logloss": pointwise.logloss(labels, logits) if m.calibrated else None,
+                          "n_events": int(len(im.items)), "n_items_one_class": im.n_one_class,
+                          "n_rows": int(len(labels)), **({"warm_up": info} if info else {})}
+        cols["item"].append(im.items)
+        cols["stage"].append(np.full(len(im.items), s, dtype=np.int8))
+        cols["auc"].append(im.auc)
+        cols["logloss"].append(im.logloss)
+    vectors = {k: np.concatenate(v) for k, v in cols.items()}
+    return summary, vectors

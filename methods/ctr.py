@@ -1,0 +1,111 @@
+"""The CTR model shared by DeepFM, MetaEmb, MWUF and CVAR: fields, their embeddings and the DeepFM network.
+
+Fields follow the feature columns' names: ``genre=Drama`` and ``genre=Comedy`` are one field ``genre``,
+``age25-34`` belongs to ``age``. A field's embedding is the mean of its active columns' embeddings
+(multi-hot genres pool, one-hot fields pick), as CVAR's ``seq`` fields. The model's fields are
+user id, item id, then the user's and the item's content fields.
+
+The item-id embedding can be replaced per row (``item_id_emb``): that is how the generators of
+MetaEmb, MWUF and CVAR plug their embeddings into the frozen backbone (CVAR's ``forward_with_item_id_emb``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from benchmark.method import TrainData
+from methods.coldstart import mlp
+
+
+def field_of(name: str) -> str:
+    """``genre=Drama`` -> ``genre``; ``age25-34`` -> ``age``; ``year>=1990`` -> ``year``."""
+    match = re.match(r"[A-Za-z_]+", name)
+    return match.group(0) if match else name
+
+
+class FieldPool(nn.Module):
+    """Per-field mean of the active feature columns' embeddings: (B, F) values -> (B, n_fields, d)."""
+
+    def __init__(self, names: tuple[str, ...], n_columns: int, dim: int) -> None:
+        super().__init__()
+        fields = list(dict.fromkeys(field_of(n) for n in names)) if names else (["content"] if n_columns else [])
+        member = torch.zeros(len(fields), n_columns)
+        for col in range(n_columns):
+            member[fields.index(field_of(names[col])) if names else 0, col] = 1.0
+        self.register_buffer("member", member)
+        self.fields = fields
+        self.emb = nn.Parameter(torch.empty(n_columns, dim))
+        self.linear = nn.Parameter(torch.zeros(n_columns))
+        nn.init.xavier_uniform_(self.emb)
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.fields)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = x[:, None, :] * self.member[None]  # (B, G, F)
+        counts = weights.sum(-1, keepdim=True).clamp(min=1.0)
+        return (weights / counts) @ self.emb  # (B, G, d)
+
+    def first_order(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.linear
+
+
+class DeepFMNet(nn.Module):
+    """DeepFM (Guo et al., IJCAI 2017) over id and content fields, shaped as CVAR's ``model/deepfm.py``:
+    embeddings of size ``dim`` shared by the FM and the MLP, the MLP with batch norm, ReLU and dropout."""
+
+    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float) -> None:
+        super().__init__()
+        self.register_buffer("user_x", data.user_features.float())
+        self.register_buffer("item_x", data.item_features.float())
+        self.user_id = nn.Embedding(data.n_users, dim)
+        self.item_id = nn.Embedding(data.n_items, dim)
+        self.user_id_linear = nn.Embedding(data.n_users, 1)
+        self.item_id_linear = nn.Embedding(data.n_items, 1)
+        self.user_fields = FieldPool(data.user_feature_names, data.user_features.shape[1], dim)
+        self.item_fields = FieldPool(data.item_feature_names, data.item_features.shape[1], dim)
+        self.bias = nn.Parameter(torch.zeros(1))
+        n_fields = 2 + self.user_fields.n_fields + self.item_fields.n_fields
+        self.mlp = mlp([n_fields * dim, *layers, 1], act=nn.ReLU, batch_norm=True, dropout=dropout)
+        for table in (self.user_id, self.item_id):
+            nn.init.xavier_uniform_(table.weight)
+        for table in (self.user_id_linear, self.item_id_linear):
+            nn.init.zeros_(table.weight)
+
+    def item_content(self, items: torch.Tensor) -> torch.Tensor:
+        """(B, n_item_fields * d): the item's content-field embeddings, concatenated (the generators' input)."""
+        return self.item_fields(self.item_x)[items].flatten(1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, item_id_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) logits of (user, item) rows; ``item_id_emb`` (B, d) replaces the item-id embedding.
+
+        Content fields are pooled once for every user and item, then gathered: scoring every item for a batch
+        of users (full ranking) would otherwise pool the same item's fields once per user."""
+        e_item = self.item_id(items) if item_id_emb is None else item_id_emb
+        fields = torch.cat([self.user_id(users)[:, None], e_item[:, None], self.user_fields(self.user_x)[users],
+                            self.item_fields(self.item_x)[items]], dim=1)  # (B, n_fields, d)
+        linear = (self.bias + self.user_id_linear(users)[:, 0] + self.item_id_linear(items)[:, 0]
+                  + self.user_fields.first_order(self.user_x)[users] + self.item_fields.first_order(self.item_x)[items])
+        fm = 0.5 * (fields.sum(1).pow(2) - fields.pow(2).sum(1)).sum(1)
+        return linear + fm + self.mlp(fields.flatten(1))[:, 0]
+
+    def item_side(self) -> list[torch.Tensor]:
+        """What warm-up updates, as CVAR's ``only_optimize_itemid``: the item-id embedding and its linear weight."""
+        return [self.item_id.weight, self.item_id_linear.weight]
+
+
+def unseen_items(data: TrainData) -> torch.Tensor:
+    """(n_items,) True for items with no training row at all: their id embeddings were never trained."""
+    counts = torch.bincount(data.train["item"], minlength=data.n_items)
+    return counts == 0
+
+
+def score_pairs(net: DeepFMNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, C) logits of every (user, candidate) pair of a scoring batch."""
+    users, cand = batch["user"], batch["cand"]
+    flat_users = users[:, None].expand_as(cand).reshape(-1)
+    return net(flat_users, cand.reshape(-1)).view(cand.shape)

@@ -1,0 +1,89 @@
+"""DeepFM (``deepfm``): Guo, Tang, Ye, Li, He, "DeepFM: A Factorization-Machine based Neural Network for CTR
+Prediction", IJCAI 2017. Reference implementation as the warm-up literature runs it: ``BestActionNow/CVAR``
+``model/deepfm.py`` (embedding 16, MLP (16, 16), dropout 0.2, Adam lr 1e-3, weight decay 1e-6, batch 2048).
+
+The CTR backbone of MetaEmb, MWUF and CVAR, which fetch it through ``ctx.fitted("deepfm", {})`` so that all
+of them build on the same fitted model. On ``warmup`` it is also the "base" row: new items start from
+their untrained id embeddings and warm up like every other method.
+
+Method card (paper, defaults, what we changed and why): docs/methods/deepfm.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.method import Method, NetState, TrainData
+from benchmark.training import train_epochs
+from methods.coldstart import layer_sizes
+from methods.ctr import DeepFMNet, score_pairs
+
+
+def negatives_per_positive(option: Any, data: TrainData, protocol: str) -> int:
+    """``auto``: none on ``warmup`` (its rows are the labelled ones evaluated), one sampled item per positive
+    elsewhere, where evaluation ranks items the user never rated."""
+    if option == "auto":
+        return 0 if protocol == "warmup" else 1
+    try:
+        n = int(option)
+    except (TypeError, ValueError):
+        raise ValueError(f"sampled_negatives: expected 'auto' or a non-negative integer, got {option!r}") from None
+    if n < 0:
+        raise ValueError(f"sampled_negatives: expected 'auto' or a non-negative integer, got {option!r}")
+    return n
+
+
+def labelled_batch(data: TrainData, idx: torch.Tensor, n_neg: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(users, items, labels) of training rows ``idx`` plus ``n_neg`` sampled negatives per positive row."""
+    train = data.train
+    u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
+    if n_neg:
+        pos_u = u[y > 0].repeat(n_neg)
+        j = data.sample_negatives(len(pos_u), generator)
+        u, i, y = torch.cat([u, pos_u]), torch.cat([i, j]), torch.cat([y, torch.zeros(len(pos_u), device=y.device)])
+    return u, i, y
+
+
+class DeepFM(NetState, Method):
+    name = "deepfm"
+    version = "1"
+    requires = frozenset({"item_features", "user_features"})
+    protocols = frozenset({"loo", "cold", "warmup"})
+    cacheable = True
+    calibrated = True
+    defaults = {"dim": 16, "layers": "16,16", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048,
+                "epochs": 100, "patience": 5, "sampled_negatives": "auto"}
+    budgets = {"quick": {"epochs": 5, "patience": 3}}
+
+    def _build(self, data: TrainData) -> None:
+        o = self.options
+        self.net = DeepFMNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"]).to(self.device)
+
+    def fit(self, data: TrainData) -> dict[str, Any]:
+        o = self.options
+        n_neg = negatives_per_positive(o["sampled_negatives"], data, self.ctx.protocol)
+        self._build(data)
+        opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+
+        def step(idx: torch.Tensor) -> torch.Tensor:
+            u, i, y = labelled_batch(data, idx, n_neg, self.ctx.generator)
+            return F.binary_cross_entropy_with_logits(self.net(u, i), y)
+
+        info = train_epochs(self, self.net, opt, lambda: data.train.index_batches(o["batch_size"], self.ctx.generator),
+                            step, o["epochs"], o["patience"], "deepfm epochs")
+        return {**info, "sampled_negatives_per_positive": n_neg}
+
+    def predict(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        return self.net(rows["user"], rows["item"])
+
+    def warm_parameters(self) -> list[torch.Tensor]:
+        return self.net.item_side()
+
+    def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.net.eval()
+        return score_pairs(self.net, batch)

@@ -1,0 +1,322 @@
+"""The ``warmup`` protocol: its split (stages per item in time order, eval rows never warmed up on), the AUC
+metric against hand-computed cases, the harness's warm-up loop (only declared parameters change), and the
+warm-up methods on real ML-100K (each beats ``random``), on ``warmup`` and on ``loo``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark import pointwise, warmup
+from benchmark.data.interactions import Interactions
+from benchmark.errors import BenchError
+from benchmark.method import Method
+from benchmark.protocols import get_split
+from benchmark.protocols import warmup as proto
+from benchmark.registry import get_method
+from benchmark.report.build import ReportOptions, build_reports
+from benchmark.store import ResultStore
+from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+from tests.conftest import synthetic
+
+SMALL = {"n_old": 80, "k": 5, "min_eval_rows": 5}
+
+
+def _small_split(seed: int = 0):
+    inter = synthetic(n_users=60, n_items=40, n_rows=2400, seed=seed)
+    split, _ = get_split(inter, "warmup", SMALL)
+    return inter, split
+
+
+# --- the split -----------------------------------------------------------------------------------------------
+
+def test_old_items_train_and_new_items_never_do():
+    inter, split = _small_split()
+    counts = np.bincount(inter.item, minlength=inter.n_items)
+    kind = split.arrays["item/kind"]
+    assert ((kind == 1) == (counts >= SMALL["n_old"])).all()
+    train_items = np.unique(split.arrays["train/item"])
+    assert set(train_items) == set(np.flatnonzero(kind == 1))
+    assert np.bincount(split.arrays["train/item"], minlength=inter.n_items)[kind == 1].tolist() == \
+        counts[kind == 1].tolist()  # every row of an old item trains
+    valid, test = set(np.flatnonzero(kind == 2)), set(np.flatnonzero(kind == 3))
+    assert valid and test and not valid & test and abs(len(valid) - len(test)) <= 1
+    for part, code in (("valid", 2), ("test", 3)):
+        assert set(split.part(part)["item"]) <= set(np.flatnonzero(kind == code))
+        assert set(split.part(f"warm_{part}")["item"]) == set(np.flatnonzero(kind == code))
+
+
+def test_stages_are_per_item_in_time_order_and_eval_rows_never_warm_up():
+    inter, split = _small_split()
+    order = np.argsort(inter.time, kind="stable")  # the total order the split's ``pos`` refers to
+    k = SMALL["k"]
+    for part in ("valid", "test"):
+        ev, wu = split.part(part), split.part(f"warm_{part}")
+        assert not set(ev["pos"]) & set(wu["pos"])  # no row is both
+        assert (inter.item[order][wu["pos"]] == wu["item"]).all() and (inter.time[order][ev["pos"]] == ev["time"]).all()
+        for item in np.unique(wu["item"]):
+            w = wu["item"] == item
+            stages, pos, times = wu["stage"][w], wu["pos"][w], wu["time"][w]
+            assert np.bincount(stages, minlength=4)[1:].tolist() == [k, k, k]
+            by_place = np.argsort(pos)
+            assert (np.diff(stages[by_place]) >= 0).all()  # warm-a, then warm-b, then warm-c in the total order
+            # the item's first 3k usable rows (users with a training row) in the total order are its warm-up rows
+            usable = np.isin(inter.user[order], split.arrays["train/user"])
+            all_rows = np.flatnonzero((inter.item[order] == item) & usable)
+            assert sorted(pos) == sorted(all_rows[:3 * k])
+            e = ev["item"] == item
+            assert (ev["time"][e] > times.max()).all()  # strictly after the last warm-up row: ties are dropped
+            assert (ev["pos"][e] > pos.max()).all()
+
+
+def test_an_evaluation_row_at_the_time_of_the_last_warm_up_row_is_dropped():
+    t = np.array([1, 2, 3, 4, 5, 6, 6, 6, 7, 8])  # k = 2: warm-up rows 0..5; rows 6 and 7 tie with row 5
+    stage, rows, n_tie = proto._stage_rows(np.arange(10), t, 2)
+    assert stage.tolist() == [1, 1, 2, 2, 3, 3, 0, 0, 4, 4] and n_tie == 2
+
+
+def test_split_is_frozen_and_hashed():
+    inter, split = _small_split()
+    again, cached = get_split(inter, "warmup", SMALL)
+    assert cached and again.hash == split.hash
+    other, _ = get_split(inter, "warmup", SMALL | {"k": 4})
+    assert other.hash != split.hash
+
+
+@pytest.mark.parametrize("bad, match", [({"k": 0}, "k must be at least 1"), ({"n_old": 20}, "n_old"),
+                                        ({"warm_lr": 0.0}, "warm_lr"), ({"k": "ten"}, "k must be int")])
+def test_bad_parameters_are_named(bad, match):
+    inter = synthetic()
+    with pytest.raises(BenchError, match=match):
+        get_split(inter, "warmup", SMALL | bad)
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------
+
+def test_auc_against_hand_computed_cases():
+    # pairs (pos, neg): (.9,.8) 1, (.9,.3) 1, (.3,.8) 0, (.3,.3) 1/2 -> 2.5 / 4
+    assert pointwise.auc(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.3, 0.3])) == pytest.approx(0.625)
+    assert pointwise.auc(np.array([1, 0, 1]), np.array([0.2, 0.2, 0.2])) == 0.5  # constant scores: chance
+    assert pointwise.auc(np.array([1, 1, 0]), np.array([3.0, 2.0, 1.0])) == 1.0
+    assert math.isnan(pointwise.auc(np.array([1, 1]), np.array([0.1, 0.2])))
+    assert pointwise.logloss(np.array([1, 0]), np.array([0.0, 0.0])) == pytest.approx(math.log(2))
+    im = pointwise.per_item(np.array([7, 7, 3, 3, 3, 9]), np.array([1, 0, 1, 1, 0, 1]),
+                            np.array([0.5, 0.1, 0.0, 1.0, 0.5, 2.0]), calibrated=False)
+    assert im.items.tolist() == [3, 7] and im.auc.tolist() == [0.5, 1.0] and im.n_one_class == 1
+    assert np.isnan(im.logloss).all()
+
+
+# --- the harness's warm-up loop ----------------------------------------------------------------------------------
+
+class Spy(Method):
+    """Records every row the warm-up loop shows it; one item-side table learns."""
+
+    name = "spy"
+    protocols = frozenset({"warmup"})
+
+    def fit(self, data):
+        self.table = torch.zeros(data.n_items, requires_grad=True)
+        self.other = torch.ones(3)
+        self.seen: list[dict] = []
+        self.observed: list[dict] = []
+        return {}
+
+    def score(self, batch):
+        return self.table[batch["cand"]]
+
+    def predict(self, rows):
+        return self.table[rows["item"]] * 1.0 + 0.0 * self.other.sum()
+
+    def warm_parameters(self):
+        return [self.table]
+
+    def warm_loss(self, rows):
+        self.seen.append({k: v.clone() for k, v in rows.items()})
+        return super().warm_loss(rows)
+
+    def observe(self, rows):
+        self.observed.append({k: v.clone() for k, v in rows.items()})
+
+
+def _spy_env():
+    inter, split = _small_split()
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    spy = Spy({}, env.context(0, "quick", False))
+    spy.fit(env.views.train())
+    return env, spy
+
+
+def test_warm_up_sees_only_its_stage_rows_of_its_part_and_leaves_the_fitted_method_alone():
+    env, spy = _spy_env()
+    for part in ("valid", "test"):
+        ev, wu = env.views.events(part), env.views.events(f"warm_{part}")
+        calls = {}
+        real_fork = warmup.fork
+
+        def keep(m):
+            calls["fork"] = real_fork(m)
+            return calls["fork"]
+
+        warmup.fork = keep
+        try:
+            summary, vectors = warmup.evaluate(spy, ev, wu, env.split.meta["params"], seed=0)
+        finally:
+            warmup.fork = real_fork
+        forked = calls["fork"]
+        assert spy.seen == [] and float(spy.table.detach().abs().sum()) == 0.0  # the original never warmed up
+        eval_pos = set(ev.numpy("pos").tolist())
+        stages_seen = torch.cat([b["stage"] for b in forked.seen])
+        assert forked.seen  # rows were shown
+        assert set(torch.cat([b["item"] for b in forked.seen]).tolist()) <= set(wu.numpy("item").tolist())
+        assert stages_seen.min() >= 1 and stages_seen.max() <= 3
+        # observe gets every warm-up row shown so far: k, 2k, 3k per item
+        n_items = len(np.unique(wu.numpy("item")))
+        assert [len(o["user"]) for o in forked.observed] == [n_items * SMALL["k"] * s for s in (1, 2, 3)]
+        # an evaluation row is never shown: the (item, time, user) of every shown row is a warm-up row
+        warm_keys = set(zip(wu.numpy("item").tolist(), wu.numpy("time").tolist(), wu.numpy("user").tolist()))
+        for batch in forked.seen:
+            for key in zip(batch["item"].tolist(), batch["time"].tolist(), batch["user"].tolist()):
+                assert key in warm_keys
+        assert not eval_pos & set(wu.numpy("pos").tolist())
+        assert list(summary) == list(proto.STAGES) and set(np.unique(vectors["stage"])) == {0, 1, 2, 3}
+
+
+def _tensors(method) -> dict[str, torch.Tensor]:
+    """Every tensor a method holds (references): module parameters and buffers, and plain tensor attributes."""
+    out = {}
+    for name, value in vars(method).items():
+        if isinstance(value, torch.nn.Module):
+            out.update({f"{name}.{k}": v for k, v in [*value.named_parameters(), *value.named_buffers()]})
+        elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            out[name] = value
+    return out
+
+
+# --- real ML-100K ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ml100k() -> Interactions:
+    from benchmark.data.card import get_card
+    from benchmark.data.loader import load_dataset
+    from benchmark.data.sources import embedded_dir
+    from tests.conftest import GROUPLENS_100K
+
+    if embedded_dir(get_card("ml-100k")) is not None:
+        return load_dataset("ml-100k")
+    if (GROUPLENS_100K / "u.data").is_file():
+        return load_dataset("ml-100k", str(GROUPLENS_100K))
+    pytest.skip("no real ML-100K: recbole is not installed and ../shared is absent")
+
+
+@pytest.fixture(scope="module")
+def env(ml100k, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache isolation has not run yet
+        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("warmup-cache")))
+        split, _ = get_split(ml100k, "warmup")
+    return TrialEnvironment(split, ml100k, torch.device("cpu"))
+
+
+WARM_METHODS = ["deepfm", "metaemb", "mwuf", "cvar"]
+QUICKER = {"cvar": {"iters": 3}}
+
+
+def _fitted(env, name: str):
+    cls = get_method(name)
+    opts = cls.resolved_defaults("quick") | QUICKER.get(name, {})
+    if cls.cacheable:
+        return env.fitted(cls, opts, 0, "quick")[0]
+    m = cls(opts, env.context(0, "quick", False))
+    m.fit(env.views.train())
+    return m
+
+
+@pytest.mark.parametrize("name", WARM_METHODS + ["bpr-mf", "deepmusic"])
+def test_only_declared_parameters_change_during_warm_up(env, name):
+    m = warmup.fork(_fitted(env, name))
+    declared = m.warm_parameters()
+    refs = _tensors(m)
+    before = {k: v.detach().clone() for k, v in refs.items()}
+    declared_before = [p.detach().clone() for p in declared]
+    wu = env.views.events("warm_test")
+    idx = torch.nonzero(wu["stage"] == 1).squeeze(1)
+    rows = {k: wu[k][idx] for k in warmup.WARM_FIELDS}
+    info = warmup.warm_up_stage(m, rows, env.split.meta["params"], torch.Generator().manual_seed(0))
+    assert info["updated"] and info["steps"] > 0
+    declared_ids = {id(p) for p in declared}
+    assert len(refs) > len(declared)
+    for key, ref in refs.items():
+        if id(ref) not in declared_ids:
+            assert torch.equal(before[key], ref.detach()), f"{name}: {key} changed during warm-up but is not declared"
+    stage_items = torch.unique(rows["item"])
+    others = torch.ones(env.inter.n_items, dtype=torch.bool)
+    others[stage_items] = False
+    changed_any = False
+    for old, p in zip(declared_before, declared):
+        if p.shape[0] == env.inter.n_items:  # an item table: only the stage's items' rows may move
+            assert torch.equal(old[others], p.detach()[others]), f"{name}: rows of items outside the stage moved"
+        changed_any |= not torch.equal(old, p.detach())
+    assert changed_any, f"{name}: warm-up changed nothing"
+
+
+@pytest.fixture(scope="module")
+def random_auc(env) -> dict:
+    return _trial(env, "random")[0]["metrics"]["test"]
+
+
+def _trial(env, name: str, seed: int = 0):
+    cls = get_method(name)
+    opts = cls.resolved_defaults("quick") | QUICKER.get(name, {})
+    spec = TrialSpec(name, cls.version, "test", opts, "", "quick", "ml-100k", "warmup", env.split.hash, seed)
+    record, vectors = run_trial(spec, cls, env.split, env.inter, env.device, env=env)
+    assert record["status"] == "ok", record.get("traceback")
+    return record, vectors
+
+
+def test_random_reports_its_cold_value_at_every_stage(random_auc):
+    values = {stage: m["auc"] for stage, m in random_auc.items()}
+    assert len(set(values.values())) == 1 and abs(values["cold"] - 0.5) < 0.03
+
+
+@pytest.mark.parametrize("name", WARM_METHODS)
+def test_warm_up_methods_beat_random_at_every_stage(env, random_auc, name, tmp_path):
+    record, vectors = _trial(env, name)
+    test = record["metrics"]["test"]
+    for stage in proto.STAGES:
+        assert test[stage]["auc"] > random_auc[stage]["auc"] + 0.1, (stage, test[stage])
+        assert test[stage]["logloss"] < math.log(2)  # calibrated CTR models beat the coin's log-loss
+    assert test["warm-c"]["auc_pooled"] > test["cold"]["auc_pooled"]  # warming up helps the pooled ranking
+    assert record["fit"]["valid_metric"] == "auc"
+    store = ResultStore(tmp_path / "results")
+    store.write(record, vectors)
+    written = build_reports(store, tmp_path / "report", ReportOptions(formats=["md", "latex"], plots=True))
+    names = {p.name for p in written}
+    assert {f"warmup-quick-test-{s}.md" for s in proto.STAGES} <= names
+    assert "ml-100k-warmup-quick-over-stages.pdf" in names
+    text = (tmp_path / "report" / "tables" / "warmup-quick-test-warm-c.md").read_text()
+    assert name in text and "AUC" in text
+
+
+def test_mwuf_item_to_users_map_is_not_swapped():
+    from methods.mwuf import mean_user_embedding
+
+    user_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    mean, n = mean_user_embedding(user_emb, users=torch.tensor([0, 1, 2]), items=torch.tensor([3, 3, 0]), n_items=4)
+    assert n.tolist() == [1, 0, 0, 2]
+    assert mean[3].tolist() == [0.5, 0.5] and mean[0].tolist() == [5.0, 5.0] and mean[1].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("name", WARM_METHODS)
+def test_warm_up_methods_run_on_loo(ml100k, tmp_path_factory, name):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("loo-cache")))
+        split, _ = get_split(ml100k, "loo")
+    loo_env = TrialEnvironment(split, ml100k, torch.device("cpu"))
+    cls = get_method(name)
+    opts = cls.resolved_defaults("quick") | QUICKER.get(name, {})
+    spec = TrialSpec(name, cls.version, "test", opts, "", "quick", "ml-100k", "loo", split.hash, 0)
+    record, _ = run_trial(spec, cls, split, ml100k, loo_env.device, env=loo_env)
+    assert record["status"] == "ok", record.get("traceback")
+    assert record["metrics"]["test"]["all"]["hr@10"] > 0.2  # random: about 0.10 with 100 sampled negatives
