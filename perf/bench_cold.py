@@ -10,17 +10,14 @@ each scored against the whole catalogue and ranked under three candidate sets (n
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_skeleton import machine  # noqa: E402
+from bench_skeleton import machine, protocol_bench_args, protocol_env, run_method  # noqa: E402
 
 METHODS = ["random", "popular", "bpr-mf", "dssm", "content-knn", "deepmusic", "dropoutnet", "clcrec", "heater", "gar",
            "aldi"]
@@ -53,34 +50,15 @@ def evaluator_rate(device, n_users: int, n_items: int, rel_per_user: int = 20, b
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--budget", default="quick", choices=["quick", "paper"])
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--methods", nargs="+", default=METHODS)
-    args = ap.parse_args()
-    os.environ.setdefault("PROMO_BENCH_CACHE", tempfile.mkdtemp(prefix="promo-bench-perf-"))
-
-    import torch
-
-    from benchmark.data.loader import load_dataset
-    from benchmark.protocols import get_split
-    from benchmark.registry import get_method
-    from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
-
-    device = torch.device(args.device)
-    inter = load_dataset("ml-100k", args.data_dir)
-    split, _ = get_split(inter, "cold")
-    env = TrialEnvironment(split, inter, device)
+    args = protocol_bench_args(__doc__, METHODS)
+    env = protocol_env(args, "cold")
+    inter, device = env.inter, env.device
     test = env.fullrank_part("test")
     n_eval_users = len(test.users) + len(env.fullrank_part("valid").users)
     rows = []
     for name in args.methods:
-        cls = get_method(name)
-        opts = cls.resolved_defaults(args.budget)
-        spec = TrialSpec(name, cls.version, "perf", opts, "", args.budget, "ml-100k", "cold", split.hash, 0)
         t0 = time.perf_counter()
-        record, _ = run_trial(spec, cls, split, inter, device, env=env)
+        record = run_method(env, name, args.budget)
         if record["status"] != "ok":
             rows.append([name, "FAILED", record["error"][:60], "", "", ""])
             continue

@@ -30,6 +30,40 @@ def machine(device: torch.device) -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}"
 
 
+def protocol_bench_args(doc: str, methods: list[str]) -> argparse.Namespace:
+    """The options of the per-protocol benchmarks (bench_cold, bench_warmup); each run gets a private split cache."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--budget", default="quick", choices=["quick", "paper"])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--methods", nargs="+", default=methods)
+    args = ap.parse_args()
+    os.environ.setdefault("PROMO_BENCH_CACHE", tempfile.mkdtemp(prefix="promo-bench-perf-"))
+    return args
+
+
+def protocol_env(args: argparse.Namespace, protocol: str):
+    """A TrialEnvironment on ML-100K's default ``protocol`` split on ``args.device``."""
+    from benchmark.data.loader import load_dataset
+    from benchmark.protocols import get_split
+    from benchmark.trial import TrialEnvironment
+
+    inter = load_dataset("ml-100k", args.data_dir)
+    split, _ = get_split(inter, protocol)
+    return TrialEnvironment(split, inter, torch.device(args.device))
+
+
+def run_method(env, name: str, budget: str) -> dict:
+    """One trial (seed 0, the budget's defaults) through the harness; returns its record."""
+    from benchmark.registry import get_method
+    from benchmark.trial import TrialSpec, run_trial
+
+    cls = get_method(name)
+    spec = TrialSpec(name, cls.version, "perf", cls.resolved_defaults(budget), "", budget, env.inter.dataset,
+                     env.split.meta["protocol"], env.split.hash, 0)
+    return run_trial(spec, cls, env.split, env.inter, env.device, env=env)[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")

@@ -7,49 +7,27 @@ nothing here asserts a time.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_skeleton import machine  # noqa: E402
+from bench_skeleton import machine, protocol_bench_args, protocol_env, run_method  # noqa: E402
 
 METHODS = ["random", "bpr-mf", "dssm", "deepmusic", "deepfm", "metaemb", "mwuf", "cvar"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--budget", default="quick", choices=["quick", "paper"])
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--methods", nargs="+", default=METHODS)
-    args = ap.parse_args()
-    os.environ.setdefault("PROMO_BENCH_CACHE", tempfile.mkdtemp(prefix="promo-bench-perf-"))
-
-    import torch
-
-    from benchmark.data.loader import load_dataset
-    from benchmark.protocols import get_split
-    from benchmark.registry import get_method
-    from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
-
-    device = torch.device(args.device)
-    inter = load_dataset("ml-100k", args.data_dir)
-    split, _ = get_split(inter, "warmup")
-    env = TrialEnvironment(split, inter, device)
+    args = protocol_bench_args(__doc__, METHODS)
+    env = protocol_env(args, "warmup")
+    split, device = env.split, env.device
     parts = split.meta["parts"]
     # rows scored by the stage loop: each part's evaluation rows at 4 stages
     scored = sum(4 * p["n_eval_rows"] for p in parts.values())
     rows = []
     for name in args.methods:
-        cls = get_method(name)
-        opts = cls.resolved_defaults(args.budget)
-        spec = TrialSpec(name, cls.version, "perf", opts, "", args.budget, "ml-100k", "warmup", split.hash, 0)
-        record, _ = run_trial(spec, cls, split, inter, device, env=env)
+        record = run_method(env, name, args.budget)
         if record["status"] != "ok":
             rows.append([name, "FAILED", record["error"][:60], "", ""])
             continue

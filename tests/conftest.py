@@ -72,3 +72,31 @@ def synthetic(n_users: int = 30, n_items: int = 40, n_rows: int = 900, seed: int
         user_features=rng.random((n_users, 3)).astype(np.float32),
         item_features=rng.random((n_items, 4)).astype(np.float32),
         user_feature_names=("a", "b", "c"), item_feature_names=("w", "x", "y", "z"), source="synthetic")
+
+
+@pytest.fixture(scope="module")
+def ml100k() -> Interactions:
+    """The real ML-100K: the embedded RecBole copy, else ../shared's GroupLens files, else a clean skip."""
+    from benchmark.data.card import get_card
+    from benchmark.data.loader import load_dataset
+    from benchmark.data.sources import embedded_dir
+
+    if embedded_dir(get_card("ml-100k")) is not None:
+        return load_dataset("ml-100k")
+    if (GROUPLENS_100K / "u.data").is_file():
+        return load_dataset("ml-100k", str(GROUPLENS_100K))
+    pytest.skip("no real ML-100K: recbole is not installed and ../shared is absent")
+
+
+def protocol_env(inter: Interactions, protocol: str, tmp_path_factory):
+    """A CPU TrialEnvironment on ``protocol``'s default split, cached in its own temporary folder (module-scope
+    fixtures run before the autouse cache isolation)."""
+    import torch
+
+    from benchmark.protocols import get_split
+    from benchmark.trial import TrialEnvironment
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp(f"{protocol}-cache")))
+        split, _ = get_split(inter, protocol)
+    return TrialEnvironment(split, inter, torch.device("cpu"))

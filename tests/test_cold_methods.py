@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.data.interactions import Interactions
-from benchmark.protocols import get_split
 from benchmark.registry import get_method
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+from tests.conftest import protocol_env
 
 CONTENT_METHODS = ["content-knn", "deepmusic", "dropoutnet", "clcrec", "heater", "gar", "aldi", "dssm"]
 MARGIN = 0.03  # cold-candidate NDCG@20 above random's (random: about 0.09 on the ML-100K cold test items)
@@ -24,25 +23,8 @@ BUDGET = {"gar": ("paper", {"epochs": 3, "patience": 2})}
 
 
 @pytest.fixture(scope="module")
-def ml100k() -> Interactions:
-    from benchmark.data.card import get_card
-    from benchmark.data.loader import load_dataset
-    from benchmark.data.sources import embedded_dir
-    from tests.conftest import GROUPLENS_100K
-
-    if embedded_dir(get_card("ml-100k")) is not None:
-        return load_dataset("ml-100k")
-    if (GROUPLENS_100K / "u.data").is_file():
-        return load_dataset("ml-100k", str(GROUPLENS_100K))
-    pytest.skip("no real ML-100K: recbole is not installed and ../shared is absent")
-
-
-@pytest.fixture(scope="module")
 def env(ml100k, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache isolation has not run yet
-        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("cold-cache")))
-        split, _ = get_split(ml100k, "cold")
-    return TrialEnvironment(split, ml100k, torch.device("cpu"))
+    return protocol_env(ml100k, "cold", tmp_path_factory)
 
 
 def _run(env: TrialEnvironment, name: str, seed: int = 0, **options):

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from benchmark import pointwise, warmup
-from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
 from benchmark.method import Method
 from benchmark.protocols import get_split
@@ -20,7 +19,7 @@ from benchmark.registry import get_method
 from benchmark.report.build import ReportOptions, build_reports
 from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
-from tests.conftest import synthetic
+from tests.conftest import protocol_env, synthetic
 
 SMALL = {"n_old": 80, "k": 5, "min_eval_rows": 5}
 
@@ -198,25 +197,8 @@ def _tensors(method) -> dict[str, torch.Tensor]:
 # --- real ML-100K ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def ml100k() -> Interactions:
-    from benchmark.data.card import get_card
-    from benchmark.data.loader import load_dataset
-    from benchmark.data.sources import embedded_dir
-    from tests.conftest import GROUPLENS_100K
-
-    if embedded_dir(get_card("ml-100k")) is not None:
-        return load_dataset("ml-100k")
-    if (GROUPLENS_100K / "u.data").is_file():
-        return load_dataset("ml-100k", str(GROUPLENS_100K))
-    pytest.skip("no real ML-100K: recbole is not installed and ../shared is absent")
-
-
-@pytest.fixture(scope="module")
 def env(ml100k, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache isolation has not run yet
-        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("warmup-cache")))
-        split, _ = get_split(ml100k, "warmup")
-    return TrialEnvironment(split, ml100k, torch.device("cpu"))
+    return protocol_env(ml100k, "warmup", tmp_path_factory)
 
 
 WARM_METHODS = ["deepfm", "metaemb", "mwuf", "cvar"]
@@ -308,12 +290,14 @@ def test_mwuf_item_to_users_map_is_not_swapped():
     assert mean[3].tolist() == [0.5, 0.5] and mean[0].tolist() == [5.0, 5.0] and mean[1].tolist() == [0.0, 0.0]
 
 
+@pytest.fixture(scope="module")
+def loo_env(ml100k, tmp_path_factory):
+    return protocol_env(ml100k, "loo", tmp_path_factory)
+
+
 @pytest.mark.parametrize("name", WARM_METHODS)
-def test_warm_up_methods_run_on_loo(ml100k, tmp_path_factory, name):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROMO_BENCH_CACHE", str(tmp_path_factory.mktemp("loo-cache")))
-        split, _ = get_split(ml100k, "loo")
-    loo_env = TrialEnvironment(split, ml100k, torch.device("cpu"))
+def test_warm_up_methods_run_on_loo(loo_env, name):
+    split, ml100k = loo_env.split, loo_env.inter
     cls = get_method(name)
     opts = cls.resolved_defaults("quick") | QUICKER.get(name, {})
     spec = TrialSpec(name, cls.version, "test", opts, "", "quick", "ml-100k", "loo", split.hash, 0)
