@@ -86,7 +86,7 @@ def evaluate(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, par
     summary: dict[str, Any] = {}
     cols: dict[str, list[np.ndarray]] = {"item": [], "stage": [], "auc": [], "logloss": []}
     # a method with nothing to warm up and no observe step reports its cold-start scores at every stage
-    static = not m.warm_parameters() and type(m).observe is Method.observe
+    static = len(stages) == 1 or (not m.warm_parameters() and type(m).observe is Method.observe)
     logits = np.zeros(0)
     for s, stage in enumerate(stages):
         info: dict[str, Any] = {}
