@@ -105,7 +105,14 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
             users = {m: c for m, c in classes.items() if protocol in c.protocols}
             if not users:
                 continue
-            split, _ = get_split(inter, protocol, (protocol_options or {}).get(protocol))
+            try:
+                split, _ = get_split(inter, protocol, (protocol_options or {}).get(protocol))
+            except BenchError as exc:
+                if protocols:  # asked for by name: the user must hear why it cannot run
+                    raise
+                # every protocol by default: a dataset too small for one (warmup needs old and new items) skips it
+                print(f"note: skipping protocol {protocol!r} on {dataset!r}: {exc}", file=sys.stderr)
+                continue
             for name, cls in users.items():
                 missing = set(cls.requires) - provided(inter, protocol)
                 if missing:

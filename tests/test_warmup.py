@@ -304,3 +304,14 @@ def test_warm_up_methods_run_on_loo(loo_env, name):
     record, _ = run_trial(spec, cls, split, ml100k, loo_env.device, env=loo_env)
     assert record["status"] == "ok", record.get("traceback")
     assert record["metrics"]["test"]["all"]["hr@10"] > 0.2  # random: about 0.10 with 100 sampled negatives
+
+
+def test_run_all_skips_warmup_on_a_dataset_too_small_for_it_but_a_named_protocol_fails(monkeypatch, capsys):
+    from benchmark import runner
+
+    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None: synthetic())  # no item has 100 rows
+    planned = runner.plan(["random"], ["ml-100k"], None, 1, "quick", {})
+    assert {p.spec.protocol for p in planned} == {"loo", "cold"}
+    assert "skipping protocol 'warmup'" in capsys.readouterr().err
+    with pytest.raises(BenchError, match="n_old"):
+        runner.plan(["random"], ["ml-100k"], ["warmup"], 1, "quick", {})
