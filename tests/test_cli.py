@@ -68,8 +68,10 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
         assert "cvar" in (reports / "tables" / f"warmup-quick-test-{stage}.tex").read_text()
     assert "ml-100k-warmup-quick-over-stages.pdf" in plots
     assert "ml-100k / warmup / test: AUC per stage" in md and "metaemb" in md
-    stages_tex = (reports / "tables" / "warmup-quick-test-stages-auc-pooled.tex").read_text()
+    stages_tex = (reports / "tables" / "warmup-quick-test-stages-pooled-auc.tex").read_text()
     assert "warm-c" in stages_tex and "mwuf" in stages_tex
+    stages_tested = (reports / "tables" / "warmup-quick-test-stages.tex").read_text()
+    assert "ml-100k warm-a" in stages_tested and "cvar" in stages_tested
 
     second = run_cli(*args)
     n = len(pairs)

@@ -275,7 +275,8 @@ def test_warm_up_methods_beat_random_at_every_stage(env, random_auc, name, tmp_p
     store.write(record, vectors)
     written = build_reports(store, tmp_path / "report", ReportOptions(formats=["md", "latex"], plots=True))
     names = {p.name for p in written}
-    assert {f"warmup-quick-test-{s}.md" for s in proto.STAGES} <= names
+    assert {f"warmup-quick-test-{s}.md" for s in proto.STAGES + ("stages",)} <= names
+    assert "warmup-quick-test-stages-pooled-auc.tex" in names
     assert "ml-100k-warmup-quick-over-stages.pdf" in names
     text = (tmp_path / "report" / "tables" / "warmup-quick-test-warm-c.md").read_text()
     assert name in text and "AUC" in text

@@ -12,13 +12,14 @@ from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
 from benchmark.report.stages import latex as stages_latex
-from benchmark.report.stages import STAGE_METRICS, stage_frame
+from benchmark.report.stages import stage_frame
 from benchmark.report.table import build_table
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.store import ResultStore, atomic_write_bytes
 
 FORMATS = ("latex", "md", "csv", "json")
+POOLED = "auc_pooled"
 
 
 @dataclass
@@ -87,26 +88,37 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                 break
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
                                 methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
-            stem = out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}"
-            if "latex" in opts.formats:
-                written.append(_write(stem.with_suffix(".tex"), latex.tabular(table)))
-                written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table)))
-            if "md" in opts.formats:
-                written.append(_write(stem.with_suffix(".md"), render.markdown(table)))
-            if "csv" in opts.formats:
-                written.append(_write(stem.with_suffix(".csv"), render.csv(table)))
-            if "json" in opts.formats:
-                written.append(_write(stem.with_suffix(".json"), render.as_json(table)))
-        if not prof.ranking and "latex" in opts.formats:  # the papers' warm-up table: AUC per stage
-            mine = aggregate(frame_all[(frame_all["protocol"] == protocol) & (frame_all["budget"] == budget)])
-            for metric in STAGE_METRICS:
-                frame = stage_frame(mine, prof.subsets, metric, opts.split)
+            written += _write_table(table, out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}", opts)
+        if not prof.ranking:  # the papers' warm-up table: every stage in one table
+            stages = [s for s in opts.subsets or prof.subsets if s in prof.subsets]
+            metrics = prof.available(opts.metrics) if opts.metrics else list(prof.metrics)
+            if len(stages) > 1 and metrics:
+                table = build_table(rows, cache, split=opts.split, subset=stages, metrics=metrics,
+                                    reference=reference, methods=opts.methods, test=opts.test, alpha=opts.alpha,
+                                    digits=opts.digits)
+                written += _write_table(table, out / "tables" / f"{protocol}-{budget}-{opts.split}-stages", opts)
+            if "latex" in opts.formats:  # pooled AUC has no per-item unit: means and stds only, no tests
+                mine = aggregate(frame_all[(frame_all["protocol"] == protocol) & (frame_all["budget"] == budget)])
+                frame = stage_frame(mine, prof.subsets, POOLED, opts.split)
                 if not frame.empty:
-                    name = f"{protocol}-{budget}-{opts.split}-stages-{metric.replace('_', '-')}.tex"
-                    written.append(_write(out / "tables" / name,
-                                          stages_latex(frame, prof.subsets, metric, opts.digits)))
+                    written.append(_write(out / "tables" / f"{protocol}-{budget}-{opts.split}-stages-pooled-auc.tex",
+                                          stages_latex(frame, prof.subsets, POOLED, opts.digits)))
         if opts.plots:
             written += _plots(rows, cache, styles, out / "plots", protocol, budget, opts)
+    return written
+
+
+def _write_table(table, stem: Path, opts: ReportOptions) -> list[Path]:
+    written = []
+    if "latex" in opts.formats:
+        written.append(_write(stem.with_suffix(".tex"), latex.tabular(table)))
+        written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table)))
+    if "md" in opts.formats:
+        written.append(_write(stem.with_suffix(".md"), render.markdown(table)))
+    if "csv" in opts.formats:
+        written.append(_write(stem.with_suffix(".csv"), render.csv(table)))
+    if "json" in opts.formats:
+        written.append(_write(stem.with_suffix(".json"), render.as_json(table)))
     return written
 
 

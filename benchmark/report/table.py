@@ -33,6 +33,7 @@ class Column:
     label: str  # dataset as shown
     metric: str
     n_events: int
+    subset: str = ""  # set when one table spans several subsets (the warm-up stages)
 
 
 @dataclass
@@ -73,9 +74,14 @@ class Table:
 
     def caption(self) -> str:
         seeds = "/".join(map(str, self.seeds()))
-        events = ", ".join(f"{c.label}: {c.n_events}" for c in self._groups())
+        def dataset(c: Column) -> str:  # a multi-subset column's label ends with its subset
+            return c.label[:-len(c.subset) - 1] if self.subset == MULTI else c.label
+
+        events = ", ".join(f"{dataset(c)}: {c.n_events}" for c in self._groups())
         prof = profile(self.protocol)
-        text = (f"{self.split.capitalize()} results on {self.subset} {prof.subset_noun} ({self.protocol} protocol, "
+        where = (f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
+                 if self.subset == MULTI else f"on {self.subset} {prof.subset_noun}")
+        text = (f"{self.split.capitalize()} results {where} ({self.protocol} protocol, "
                 f"{self.budget} budget); mean over {seeds} seeds. {prof.unit.capitalize()} per dataset: {events}. "
                 f"Bold: best; underlined: second best (by the displayed rounding).")
         if self.reference is not None:
@@ -101,14 +107,21 @@ class Table:
         return out
 
 
+MULTI = "stages"  # Table.subset of a table whose columns span several subsets
+
+
 def _order(key: RowKey) -> tuple:
     known = METHOD_ORDER.index(key.method) if key.method in METHOD_ORDER else len(METHOD_ORDER)
     return (known, key.method, key.variant, key.audit)
 
 
-def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str, subset: str, metrics: list[str],
+def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str, subset: str | list[str],
+                metrics: list[str],
                 reference: str | None, methods: list[str] | None = None, test: str = "t", alpha: float = 0.05,
                 digits: int = 4) -> Table:
+    """One table; with a list of subsets (the warm-up stages) its columns are (dataset, subset, metric) and the
+    Holm correction runs across every column, so the marks hold for the table as a whole."""
+    subsets = [subset] if isinstance(subset, str) else list(subset)
     keys = [k for k in rows if methods is None or k.method in methods]
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
@@ -140,11 +153,11 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     columns: list[Column] = []
     cells: dict[tuple[RowKey, int], Cell] = {}
     per_event: dict[tuple[RowKey, int], np.ndarray] = {}
-    for g in groups:
+    for g, sub in [(g, s) for g in groups for s in subsets]:
         in_group = {(k.method, k.variant, k.audit): rows[k] for k in keys if (k.dataset, k.split_hash) == g}
         events = None
         for t, row in in_group.items():
-            ev = cache.events(row, split, subset)
+            ev = cache.events(row, split, sub)
             if events is None:
                 events, first = ev, t
             elif not (np.array_equal(ev[0], events[0]) and np.array_equal(ev[1], events[1])):
@@ -152,9 +165,10 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                                  f"different events; the report compares methods only on identical events")
         for metric in metrics:
             col = len(columns)
-            columns.append(Column(g, label[g], metric, len(events[0]) if events is not None else 0))
+            columns.append(Column(g, label[g] + (f" {sub}" if len(subsets) > 1 else ""), metric,
+                                  len(events[0]) if events is not None else 0, sub))
             for t, row in in_group.items():
-                vals = cache.per_seed(row, split, subset, metric)
+                vals = cache.per_seed(row, split, sub, metric)
                 seed_means = vals.mean(axis=1)
                 cells[(row_key(t), col)] = Cell(float(seed_means.mean()),
                                                 float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None,
@@ -200,7 +214,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
             for b, cm in zip([b for b in baselines if (b, col) in per_event], cmps):
                 cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
         improvement.append(imp)
-    return Table(protocol, budget, split, subset, columns, baselines, ref_row, extras, cells, improvement,
+    return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes)
 
 
