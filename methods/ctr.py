@@ -54,48 +54,68 @@ class FieldPool(nn.Module):
         return x @ self.linear
 
 
-class DeepFMNet(nn.Module):
-    """DeepFM (Guo et al., IJCAI 2017) over id and content fields, shaped as CVAR's ``model/deepfm.py``:
-    embeddings of size ``dim`` shared by the FM and the MLP, the MLP with batch norm, ReLU and dropout."""
+class FieldEmbeddings(nn.Module):
+    """The embedding side every CTR model here shares: user id, item id, and the pooled content fields
+    (plus first-order weights for models with a linear part)."""
 
-    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float) -> None:
+    def __init__(self, data: TrainData, dim: int, first_order: bool) -> None:
         super().__init__()
         self.register_buffer("user_x", data.user_features.float())
         self.register_buffer("item_x", data.item_features.float())
         self.user_id = nn.Embedding(data.n_users, dim)
         self.item_id = nn.Embedding(data.n_items, dim)
-        self.user_id_linear = nn.Embedding(data.n_users, 1)
-        self.item_id_linear = nn.Embedding(data.n_items, 1)
+        if first_order:
+            self.user_id_linear = nn.Embedding(data.n_users, 1)
+            self.item_id_linear = nn.Embedding(data.n_items, 1)
         self.user_fields = FieldPool(data.user_feature_names, data.user_features.shape[1], dim)
         self.item_fields = FieldPool(data.item_feature_names, data.item_features.shape[1], dim)
+
+    @property
+    def n_fields(self) -> int:
+        return 2 + self.user_fields.n_fields + self.item_fields.n_fields
+
+    def item_content(self, items: torch.Tensor) -> torch.Tensor:
+        """(B, n_item_fields * d): the item's content-field embeddings, concatenated (the generators' input)."""
+        return self.item_fields(self.item_x).index_select(0, items).flatten(1)
+
+    def field_stack(self, users: torch.Tensor, items: torch.Tensor,
+                    item_id_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_fields, d); ``item_id_emb`` (B, d) replaces the item-id embedding.
+
+        Content fields are pooled once for every user and item, then gathered: scoring every item for a batch
+        of users (full ranking) would otherwise pool the same item's fields once per user."""
+        e_item = self.item_id(items) if item_id_emb is None else item_id_emb
+        # index_select, not x[idx]: its backward is deterministic on a multi-threaded CPU, x[idx]'s is not
+        return torch.cat([self.user_id(users)[:, None], e_item[:, None],
+                          self.user_fields(self.user_x).index_select(0, users),
+                          self.item_fields(self.item_x).index_select(0, items)], dim=1)
+
+    def item_side(self) -> list[torch.Tensor]:
+        """What warm-up updates, as CVAR's ``only_optimize_itemid``: every item-id parameter."""
+        return [self.item_id.weight] + ([self.item_id_linear.weight] if hasattr(self, "item_id_linear") else [])
+
+
+class DeepFMNet(FieldEmbeddings):
+    """DeepFM (Guo et al., IJCAI 2017) over id and content fields, shaped as CVAR's ``model/deepfm.py``:
+    embeddings of size ``dim`` shared by the FM and the MLP, the MLP with batch norm, ReLU and dropout."""
+
+    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float) -> None:
+        super().__init__(data, dim, first_order=True)
         self.bias = nn.Parameter(torch.zeros(1))
-        n_fields = 2 + self.user_fields.n_fields + self.item_fields.n_fields
-        self.mlp = mlp([n_fields * dim, *layers, 1], act=nn.ReLU, batch_norm=True, dropout=dropout)
+        self.mlp = mlp([self.n_fields * dim, *layers, 1], act=nn.ReLU, batch_norm=True, dropout=dropout)
         for table in (self.user_id, self.item_id):
             nn.init.xavier_uniform_(table.weight)
         for table in (self.user_id_linear, self.item_id_linear):
             nn.init.zeros_(table.weight)
 
-    def item_content(self, items: torch.Tensor) -> torch.Tensor:
-        """(B, n_item_fields * d): the item's content-field embeddings, concatenated (the generators' input)."""
-        return self.item_fields(self.item_x)[items].flatten(1)
-
     def forward(self, users: torch.Tensor, items: torch.Tensor, item_id_emb: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,) logits of (user, item) rows; ``item_id_emb`` (B, d) replaces the item-id embedding.
-
-        Content fields are pooled once for every user and item, then gathered: scoring every item for a batch
-        of users (full ranking) would otherwise pool the same item's fields once per user."""
-        e_item = self.item_id(items) if item_id_emb is None else item_id_emb
-        fields = torch.cat([self.user_id(users)[:, None], e_item[:, None], self.user_fields(self.user_x)[users],
-                            self.item_fields(self.item_x)[items]], dim=1)  # (B, n_fields, d)
+        """(B,) logits of (user, item) rows; ``item_id_emb`` (B, d) replaces the item-id embedding."""
+        fields = self.field_stack(users, items, item_id_emb)  # (B, n_fields, d)
         linear = (self.bias + self.user_id_linear(users)[:, 0] + self.item_id_linear(items)[:, 0]
-                  + self.user_fields.first_order(self.user_x)[users] + self.item_fields.first_order(self.item_x)[items])
+                  + self.user_fields.first_order(self.user_x).index_select(0, users)
+                  + self.item_fields.first_order(self.item_x).index_select(0, items))
         fm = 0.5 * (fields.sum(1).pow(2) - fields.pow(2).sum(1)).sum(1)
         return linear + fm + self.mlp(fields.flatten(1))[:, 0]
-
-    def item_side(self) -> list[torch.Tensor]:
-        """What warm-up updates, as CVAR's ``only_optimize_itemid``: the item-id embedding and its linear weight."""
-        return [self.item_id.weight, self.item_id_linear.weight]
 
 
 def unseen_items(data: TrainData) -> torch.Tensor:

@@ -91,7 +91,7 @@ class CVAR(DeepFMWarmBase):
         return (torch.log1p(self.seen_count[items]) / self.log_scale)[:, None]
 
     def _prior(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        side = self.cvar.fields(self.net.item_x)[items].flatten(1)  # pooled once per item, then gathered
+        side = self.cvar.fields(self.net.item_x).index_select(0, items).flatten(1)  # pooled once per item
         mean_p, log_v_p = self.cvar.mean_encoder_p(side), self.cvar.log_v_encoder_p(side)
         z_p = mean_p + NOISE * torch.exp(0.5 * log_v_p) * self._noise(mean_p)
         return self.cvar.decoder(torch.cat([z_p, self._freq(items)], 1)), mean_p, log_v_p

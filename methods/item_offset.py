@@ -33,5 +33,5 @@ class ItemOffsetWarmUp:
         with torch.no_grad():
             u, v = self._dot(rows["user"], rows["item"])
         if self._offset is not None:
-            v = v + self._offset[rows["item"]]
+            v = v + self._offset.index_select(0, rows["item"])  # x[idx]'s backward is not deterministic on CPU
         return (u * v).sum(-1)

@@ -70,7 +70,7 @@ class MWUF(DeepFMWarmBase):
 
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
-            cold_loss = F.binary_cross_entropy_with_logits(net(u, i, self.parts.cold_emb[i]), y)
+            cold_loss = F.binary_cross_entropy_with_logits(net(u, i, self.parts.cold_emb.index_select(0, i)), y)
             cold_opt.zero_grad()
             cold_loss.backward()
             cold_opt.step()
@@ -90,7 +90,7 @@ class MWUF(DeepFMWarmBase):
         content = self.net.item_content(items).detach()
         scale = self.parts.meta_scale(content)
         shift = self.parts.meta_shift(self.users_mean[items].detach())
-        e = self.parts.cold_emb[items]
+        e = self.parts.cold_emb.index_select(0, items)  # deterministic backward (methods/ctr.py)
         return scale * (e if self._warming else e.detach()) + shift
 
     def item_embedding(self, items: torch.Tensor) -> torch.Tensor:

@@ -316,3 +316,13 @@ def test_run_all_skips_warmup_on_a_dataset_too_small_for_it_but_a_named_protocol
     assert "skipping protocol 'warmup'" in capsys.readouterr().err
     with pytest.raises(BenchError, match="n_old"):
         runner.plan(["random"], ["ml-100k"], ["warmup"], 1, "quick", {})
+
+
+def test_the_same_seed_gives_the_same_numbers_on_a_multithreaded_cpu(env):
+    """Two fresh environments (nothing cached) train and warm up bit-identically. ``x[idx]`` has a
+    non-deterministic backward on a multi-threaded CPU; the CTR models gather with ``index_select``."""
+    runs = []
+    for _ in range(2):
+        fresh = TrialEnvironment(env.split, env.inter, torch.device("cpu"))
+        runs.append([_trial(fresh, name)[0]["metrics"] for name in ("deepfm", "mwuf", "bpr-mf")])
+    assert runs[0] == runs[1]
