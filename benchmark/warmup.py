@@ -52,7 +52,7 @@ def predict_rows(method: Method, rows: TensorTable) -> np.ndarray:
 def warm_up_stage(method: Method, rows: dict[str, torch.Tensor], params: dict[str, Any],
                   generator: torch.Generator) -> dict[str, Any]:
     """One stage's warm-up: ``warm_epochs`` shuffled passes of Adam(``warm_lr``) over the stage's rows."""
-    tensors = [p for p in method.warm_parameters()]
+    tensors = list(method.warm_parameters())
     if not tensors:
         return {"updated": False}
     for p in tensors:

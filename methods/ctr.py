@@ -12,6 +12,7 @@ MetaEmb, MWUF and CVAR plug their embeddings into the frozen backbone (CVAR's ``
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import torch
 from torch import nn
@@ -124,8 +125,9 @@ def unseen_items(data: TrainData) -> torch.Tensor:
     return counts == 0
 
 
-def score_pairs(net: DeepFMNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, C) logits of every (user, candidate) pair of a scoring batch."""
-    users, cand = batch["user"], batch["cand"]
-    flat_users = users[:, None].expand_as(cand).reshape(-1)
-    return net(flat_users, cand.reshape(-1)).view(cand.shape)
+def score_pairs(predict: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, C) logits of every (user, candidate) pair of a scoring batch, through a method's pointwise ``predict``."""
+    cand = batch["cand"]
+    users = batch["user"][:, None].expand_as(cand).reshape(-1)
+    return predict({"user": users, "item": cand.reshape(-1)}).view(cand.shape)

@@ -85,5 +85,4 @@ class DeepFM(NetState, Method):
         return self.net.item_side()
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        self.net.eval()
-        return score_pairs(self.net, batch)
+        return score_pairs(self.predict, batch)

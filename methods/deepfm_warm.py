@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from benchmark.method import Method, TrainData
-from methods.ctr import DeepFMNet, unseen_items
+from methods.ctr import DeepFMNet, score_pairs, unseen_items
 
 BACKBONE = "deepfm"
 
@@ -43,9 +43,7 @@ class DeepFMWarmBase(Method):
         return self.net(rows["user"], rows["item"], self.item_embedding(rows["item"]))
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        cand = batch["cand"]
-        users = batch["user"][:, None].expand_as(cand).reshape(-1)
-        return self.predict({"user": users, "item": cand.reshape(-1)}).view(cand.shape)
+        return score_pairs(self.predict, batch)
 
     def warm_parameters(self) -> list[torch.Tensor]:
         return self.net.item_side()

@@ -73,7 +73,7 @@ def test_stages_are_per_item_in_time_order_and_eval_rows_never_warm_up():
 
 def test_an_evaluation_row_at_the_time_of_the_last_warm_up_row_is_dropped():
     t = np.array([1, 2, 3, 4, 5, 6, 6, 6, 7, 8])  # k = 2: warm-up rows 0..5; rows 6 and 7 tie with row 5
-    stage, rows, n_tie = proto._stage_rows(np.arange(10), t, 2)
+    stage, n_tie = proto._stage_rows(np.arange(10), t, 2)
     assert stage.tolist() == [1, 1, 2, 2, 3, 3, 0, 0, 4, 4] and n_tie == 2
 
 

@@ -58,14 +58,15 @@ def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
     return identity_hash(NAME, VERSION, interactions_hash, params)
 
 
-def _stage_rows(item_rows: np.ndarray, t: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(stage per row: 1..3 warm-up, 4 evaluation, 0 dropped, and the rows in order; n dropped for a time tie)."""
+def _stage_rows(item_rows: np.ndarray, t: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """(stage per row of one item, in the total order: 1..3 warm-up, 4 evaluation, 0 dropped; n dropped for a
+    time tie with the last warm-up row)."""
     stage = np.zeros(len(item_rows), dtype=np.int8)
     stage[:3 * k] = np.repeat(np.arange(1, 4, dtype=np.int8), k)
     last_warm = t[item_rows[3 * k - 1]]
     later = t[item_rows[3 * k:]] > last_warm
     stage[3 * k:][later] = 4
-    return stage, item_rows, int((~later).sum())
+    return stage, int((~later).sum())
 
 
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
@@ -97,7 +98,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         if len(rows) < need:
             short += 1
             continue
-        st, rows, n_tie = _stage_rows(rows, t, k)
+        st, n_tie = _stage_rows(rows, t, k)
         if int((st == 4).sum()) < params["min_eval_rows"]:
             short += 1
             continue
@@ -119,7 +120,6 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "train/label": y[tr].astype(np.int8), "train/time": t[tr], "train/pos": np.flatnonzero(tr).astype(np.int64),
         "train/value": v[tr],
         "item/train_pos_count": np.bincount(i[tr][y[tr] == 1], minlength=n_items).astype(np.int64),
-        "item/train_count": np.bincount(i[tr], minlength=n_items).astype(np.int64),
         "item/is_cold": kind != 1, "item/kind": kind,
     }
     meta_parts: dict[str, Any] = {}
