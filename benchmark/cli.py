@@ -23,15 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="show methods, datasets or protocols")
-    ls.add_argument("what", nargs="?", choices=["methods", "datasets", "protocols"], default="methods")
+    ls.add_argument("what", nargs="?", choices=["methods", "datasets", "protocols", "suites"], default="methods")
 
     run = sub.add_parser("run", help="plan, run and store trials (stored trials are skipped)")
     run.add_argument("--all", action="store_true", help="every method on every present dataset and supported protocol")
+    run.add_argument("--suite", metavar="NAME", help="a registered line-up (see `list suites`), e.g. paper: its methods, "
+                     "protocols, seeds and budget on every present dataset (or --dataset)")
     run.add_argument("--method", nargs="+", metavar="M")
     run.add_argument("--dataset", nargs="+", metavar="D")
     run.add_argument("--protocol", nargs="+", metavar="P")
-    run.add_argument("--seeds", type=int, default=3, help="number of trial seeds, 0..N-1 (default 3)")
-    run.add_argument("--budget", default="paper", choices=["quick", "paper"])
+    run.add_argument("--seeds", type=int, default=None, help="number of trial seeds, 0..N-1 (default 3, or the suite's)")
+    run.add_argument("--budget", default=None, choices=["quick", "paper"], help="default paper, or the suite's")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--results", default="results", help="results folder (default results/)")
     run.add_argument("--data-dir", default=None, help="folder with one dataset's files (needs one --dataset)")
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.add_argument("--plots", action="store_true", help="also write PDF and PNG figures")
     rep.add_argument("--out", default="reports")
+    rep.add_argument("--suite", metavar="NAME", help="only this suite's table, laid out as its paper "
+                     "(rows, names, metrics and subsets from the suite), under OUT/suites/NAME/")
     return p
 
 
@@ -95,6 +99,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 where = "absent"
             rows.append([name, card.title, ",".join(card.protocols), where])
         print(tabulate(rows, headers=["dataset", "title", "protocols", "data"]))
+    elif args.what == "suites":
+        from benchmark.suites import suites
+
+        known, broken = suites()
+        rows = [[n, len(s.methods), ",".join(s.protocols), s.seeds, s.budget, s.reference or "-", s.title]
+                for n, s in sorted(known.items())]
+        rows += [[n, "?", "?", "?", "?", "?", f"unavailable: {why}"] for n, why in sorted(broken.items())]
+        print(tabulate(rows, headers=["suite", "methods", "protocols", "seeds", "budget", "reference", "title"]))
     else:
         from benchmark.protocols import PROTOCOLS
 
@@ -112,6 +124,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     store = ResultStore(args.results)
     device = resolve_device(args.device)
+    if args.suite:
+        from benchmark.suites import get_suite
+
+        if args.method or args.all or args.protocol:
+            raise BenchError("--suite fixes the methods and protocols; drop --method, --all and --protocol")
+        suite = get_suite(args.suite)
+        args.method, args.protocol = list(suite.methods), list(suite.protocols)
+        args.seeds = suite.seeds if args.seeds is None else args.seeds
+        args.budget = args.budget or suite.budget
+    args.seeds = 3 if args.seeds is None else args.seeds
+    args.budget = args.budget or "paper"
     methods = select_methods(args.method, args.all, narrowed=bool(args.protocol or args.dataset))
     datasets = select_datasets(args.dataset, args.data_dir)
     protocol_sets = list(args.protocol_set) + ([f"cold.cold_by={args.cold_by}"] if args.cold_by else [])
@@ -167,10 +190,19 @@ def report_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.report.build import build_reports
+    from benchmark.report.build import build_reports, build_suite_reports
     from benchmark.store import ResultStore
 
-    for path in build_reports(ResultStore(args.results), Path(args.out), report_options(args)):
+    store = ResultStore(args.results)
+    if args.suite:
+        from benchmark.suites import get_suite
+
+        if args.methods or args.metrics or args.subset:
+            raise BenchError("--suite fixes the methods, metrics and subsets; drop --methods, --metrics and --subset")
+        paths = build_suite_reports(store, Path(args.out), get_suite(args.suite), report_options(args))
+    else:
+        paths = build_reports(store, Path(args.out), report_options(args))
+    for path in paths:
         print(f"wrote {path}")
     return 0
 

@@ -111,12 +111,17 @@ class DeepFMNet(FieldEmbeddings):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, item_id_emb: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) logits of (user, item) rows; ``item_id_emb`` (B, d) replaces the item-id embedding."""
+        fields, wide = self.fm_part(users, items, item_id_emb)
+        return wide + self.mlp(fields.flatten(1))[:, 0]
+
+    def fm_part(self, users: torch.Tensor, items: torch.Tensor,
+                item_id_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The field embeddings (B, n_fields, d) and the FM's logit (B,): bias, first order and pairwise terms."""
         fields = self.field_stack(users, items, item_id_emb)  # (B, n_fields, d)
         linear = (self.bias + self.user_id_linear(users)[:, 0] + self.item_id_linear(items)[:, 0]
                   + self.user_fields.first_order(self.user_x).index_select(0, users)
                   + self.item_fields.first_order(self.item_x).index_select(0, items))
-        fm = 0.5 * (fields.sum(1).pow(2) - fields.pow(2).sum(1)).sum(1)
-        return linear + fm + self.mlp(fields.flatten(1))[:, 0]
+        return fields, linear + 0.5 * (fields.sum(1).pow(2) - fields.pow(2).sum(1)).sum(1)
 
 
 def unseen_items(data: TrainData) -> torch.Tensor:
@@ -131,3 +136,36 @@ def score_pairs(predict: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     cand = batch["cand"]
     users = batch["user"][:, None].expand_as(cand).reshape(-1)
     return predict({"user": users, "item": cand.reshape(-1)}).view(cand.shape)
+
+
+class CrossNet(nn.Module):
+    """DCN's cross network (Wang et al. 2017, eq. 3): x_{l+1} = x_0 (x_l . w_l) + b_l + x_l on the flat input."""
+
+    def __init__(self, dim: int, layers: int) -> None:
+        super().__init__()
+        self.w = nn.ParameterList(nn.Parameter(torch.empty(dim).uniform_(-0.01, 0.01)) for _ in range(layers))
+        self.b = nn.ParameterList(nn.Parameter(torch.zeros(dim)) for _ in range(layers))
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for w, b in zip(self.w, self.b):
+            x = x0 * (x @ w)[:, None] + b + x
+        return x
+
+
+class DCNNet(FieldEmbeddings):
+    """Deep & Cross Network over the same fields as DeepFM: the cross network and an MLP read the flattened field
+    embeddings side by side; one linear layer maps their concatenation to the logit (CVAR's ``model/dcn.py``)."""
+
+    def __init__(self, data: TrainData, dim: int, cross_layers: int, layers: list[int], dropout: float) -> None:
+        super().__init__(data, dim, first_order=False)
+        width = self.n_fields * dim
+        self.cross = CrossNet(width, cross_layers)
+        self.mlp = mlp([width, *layers], act=nn.ReLU, batch_norm=True, dropout=dropout, last_linear=False)
+        self.out = nn.Linear(width + (layers[-1] if layers else width), 1)
+        for table in (self.user_id, self.item_id):
+            nn.init.xavier_uniform_(table.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, item_id_emb: torch.Tensor | None = None) -> torch.Tensor:
+        x0 = self.field_stack(users, items, item_id_emb).flatten(1)
+        return self.out(torch.cat([self.cross(x0), self.mlp(x0)], dim=1))[:, 0]

@@ -74,7 +74,7 @@ class DeepFM(NetState, Method):
             return F.binary_cross_entropy_with_logits(self.net(u, i), y)
 
         info = train_epochs(self, self.net, opt, lambda: data.train.index_batches(o["batch_size"], self.ctx.generator),
-                            step, o["epochs"], o["patience"], "deepfm epochs")
+                            step, o["epochs"], o["patience"], f"{self.name} epochs")
         return {**info, "sampled_negatives_per_positive": n_neg}
 
     def predict(self, rows: dict[str, torch.Tensor]) -> torch.Tensor:

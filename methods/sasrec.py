@@ -57,13 +57,19 @@ class SASRecEncoder(nn.Module):
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         return self.item_emb(items + 1)
 
-    def forward(self, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Outputs (B, L, d) at every position; padded positions are zero."""
+    def forward(self, hist: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs (B, L, d) at every position; padded positions are zero.
+
+        ``prefix`` (B, P, d): soft prompt tokens put in front of the sequence (PPR); they carry no position
+        embedding, every item position attends to them, and the output grows to (B, P + L, d)."""
         hist, mask = hist[:, -self.max_len:], mask[:, -self.max_len:]
         L = hist.shape[1]
         m = mask.unsqueeze(-1).to(self.item_emb.weight.dtype)
         x = self.item_emb(torch.where(mask, hist + 1, torch.zeros_like(hist))) * math.sqrt(self.dim)
         x = self.drop(x + self.pos_emb.weight[-L:].unsqueeze(0)) * m
+        if prefix is not None:
+            x = torch.cat([prefix, x], dim=1)
+            m = torch.cat([torch.ones_like(prefix[..., :1]), m], dim=1)
         for ln_a, attn, ln_f, ffn in zip(self.attn_ln, self.attn, self.ffn_ln, self.ffn):
             q = ln_a(x)
             x = q + attn(q, x)
@@ -71,11 +77,12 @@ class SASRecEncoder(nn.Module):
             x = (x + ffn(x)) * m
         return self.last_ln(x) * m
 
-    def pooled(self, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean of the outputs over valid positions (zeros for an empty history), as PROMO's s_u."""
-        out = self.forward(hist, mask)
-        n = mask[:, -self.max_len:].sum(1, keepdim=True).clamp(min=1).to(out.dtype)
-        return out.sum(1) / n
+    def pooled(self, hist: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the outputs over valid positions (zeros for an empty history), as PROMO's s_u; prompt
+        tokens in ``prefix`` count as valid positions."""
+        out = self.forward(hist, mask, prefix)
+        n = mask[:, -self.max_len:].sum(1, keepdim=True) + (0 if prefix is None else prefix.shape[1])
+        return out.sum(1) / n.clamp(min=1).to(out.dtype)
 
 
 class SASRec(NetState, Method):

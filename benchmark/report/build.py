@@ -151,3 +151,35 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
                                              f"{dataset}: scores of cold positives vs warm negatives", out,
                                              f"{tag}-score-distributions")
     return written
+
+
+def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOptions) -> list[Path]:
+    """A suite's tables, laid out as its paper: the suite's rows in its order and names, its metrics, one table per
+    subset, datasets as column groups; written under ``out/suites/<name>/``. Only each method's default options
+    count (no variants, no audit rows): the table is the line-up as registered."""
+    _check(opts)
+    groups = group_trials(store, list(store.current_records()))
+    by_table = rows_by_table(groups)
+    cache = EventCache(store)
+    written: list[Path] = []
+    for protocol in suite.protocols:
+        rows = by_table.get((protocol, suite.budget))
+        if not rows:
+            raise BenchError(f"suite {suite.name!r}: no stored {protocol} trials on the {suite.budget} budget in "
+                             f"{store.root}; run `promo-bench run --suite {suite.name}` first")
+        present = {k.method for k in rows if not (k.variant or k.audit)}
+        missing = [m for m in suite.methods if m not in present]
+        if missing:
+            print(f"note: suite {suite.name!r}: no stored {protocol} trials of {', '.join(missing)}; their rows are "
+                  f"left out", file=sys.stderr)
+        for subset in suite.subsets:
+            table = build_table(rows, cache, split=opts.split, subset=subset, metrics=list(suite.metrics),
+                                reference=suite.reference if suite.reference in present else None,
+                                methods=list(suite.methods), test=opts.test, alpha=opts.alpha, digits=opts.digits,
+                                order=list(suite.methods), names=dict(suite.labels), plain_only=True,
+                                title=suite.title)
+            if missing:
+                table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
+            written += _write_table(table, out / "suites" / suite.name / f"{protocol}-{suite.budget}-{opts.split}-{subset}",
+                                    opts)
+    return written

@@ -42,18 +42,18 @@ def tabular(table: Table) -> str:
     lines.append(" & ".join(["Method"] + [metric_title(c.metric) for c in cols]) + r" \\")
     lines.append(r"\midrule")
     for row in table.baselines:
-        lines.append(" & ".join([escape(row.label)] + [_cell(table, row, k) for k in range(len(cols))]) + r" \\")
+        lines.append(" & ".join([escape(table.name(row))] + [_cell(table, row, k) for k in range(len(cols))]) + r" \\")
     if table.reference is not None:
         lines.append(r"\midrule")
         ref = table.reference
-        lines.append(" & ".join([escape(ref.label)] + [_cell(table, ref, k) for k in range(len(cols))]) + r" \\")
+        lines.append(" & ".join([escape(table.name(ref))] + [_cell(table, ref, k) for k in range(len(cols))]) + r" \\")
         lines.append(r"\midrule")
         imps = [("--" if v is None else f"{v:+.1f}".replace("-", "$-$") + r"\%") + PHANTOM for v in table.improvement]
         lines.append(" & ".join(["Improv."] + imps) + r" \\")
     if table.extras:
         lines.append(r"\midrule")
         for row in table.extras:
-            lines.append(" & ".join([escape(row.label)] + [_cell(table, row, k) for k in range(len(cols))]) + r" \\")
+            lines.append(" & ".join([escape(table.name(row))] + [_cell(table, row, k) for k in range(len(cols))]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 

@@ -27,12 +27,12 @@ def _md_cell(table: Table, row, col: int) -> str:
 
 def markdown(table: Table) -> str:
     headers = ["method"] + [f"{c.label} {metric_title(c.metric)}" for c in table.columns]
-    body = [[r.label] + [_md_cell(table, r, k) for k in range(len(table.columns))] for r in table.baselines]
+    body = [[table.name(r)] + [_md_cell(table, r, k) for k in range(len(table.columns))] for r in table.baselines]
     if table.reference is not None:
-        body.append([f"**{table.reference.label}**"] + [_md_cell(table, table.reference, k)
+        body.append([f"**{table.name(table.reference)}**"] + [_md_cell(table, table.reference, k)
                                                       for k in range(len(table.columns))])
         body.append(["Improv."] + ["–" if v is None else f"{v:+.1f}%" for v in table.improvement])
-    body += [[r.label] + [_md_cell(table, r, k) for k in range(len(table.columns))] for r in table.extras]
+    body += [[table.name(r)] + [_md_cell(table, r, k) for k in range(len(table.columns))] for r in table.extras]
     caption = table.caption().replace("$\\dagger$", "†").replace("$\\ddagger$", "‡")
     notes = "".join(f"\n- {n}" for n in table.notes)
     return f"{tabulate(body, headers=headers, tablefmt='github')}\n\n{caption}{notes}\n"
@@ -49,7 +49,8 @@ def frame(table: Table) -> pd.DataFrame:
             recs.append({"method": row.method, "variant": row.variant, "audit": row.audit, "role": role,
                          "dataset": c.label, "metric": c.metric, "mean": cell.mean, "std": cell.std,
                          "n_seeds": cell.n_seeds, "n_events": c.n_events, "bold": cell.bold,
-                         "underline": cell.underline, "dagger": cell.dagger, "ddagger": cell.ddagger})
+                         "underline": cell.underline, "dagger": cell.dagger, "ddagger": cell.ddagger,
+                         "name": table.name(row)})
     return pd.DataFrame(recs)
 
 

@@ -64,6 +64,13 @@ class Table:
     alpha: float
     digits: int
     notes: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # method -> display name (a suite's paper names)
+    title: str = ""  # a suite's one-line description, opening the caption
+
+    def name(self, row: RowKey) -> str:
+        """A row's display name: the method's (or the suite's name for it), its variant and the audit mark."""
+        text = self.names.get(row.method, row.method) + (f" [{row.variant}]" if row.variant else "")
+        return text + (" (AUDIT)" if row.audit else "")
 
     @property
     def rows(self) -> list[RowKey]:
@@ -81,7 +88,7 @@ class Table:
         prof = profile(self.protocol)
         where = (f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
                  if self.subset == MULTI else f"on {self.subset} {prof.subset_noun}")
-        text = (f"{self.split.capitalize()} results {where} ({self.protocol} protocol, "
+        text = (f"{self.title}. " if self.title else "") + (f"{self.split.capitalize()} results {where} ({self.protocol} protocol, "
                 f"{self.budget} budget); mean over {seeds} seeds. {prof.unit.capitalize()} per dataset: {events}. "
                 f"Bold: best; underlined: second best (by the displayed rounding).")
         if self.reference is not None:
@@ -89,9 +96,9 @@ class Table:
             text += (f" {TEST_NAMES[self.test].capitalize()} over {prof.unit} (per-{prof.unit[:-1]} values averaged "
                      f"over seeds), "
                      f"Holm-Bonferroni corrected across {n} comparisons, alpha = {self.alpha}. "
-                     f"$\\dagger$: {self.reference.label} significantly better than every baseline; "
-                     f"$\\ddagger$: baseline significantly better than {self.reference.label}. "
-                     f"Improv.: {self.reference.label} against the best baseline.")
+                     f"$\\dagger$: {self.name(self.reference)} significantly better than every baseline; "
+                     f"$\\ddagger$: baseline significantly better than {self.name(self.reference)}. "
+                     f"Improv.: {self.name(self.reference)} against the best baseline.")
         if self.extras:
             text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
         if any(r.audit for r in self.extras):
@@ -110,19 +117,24 @@ class Table:
 MULTI = "stages"  # Table.subset of a table whose columns span several subsets
 
 
-def _order(key: RowKey) -> tuple:
-    known = METHOD_ORDER.index(key.method) if key.method in METHOD_ORDER else len(METHOD_ORDER)
+def _order(key: RowKey, order: tuple[str, ...] = METHOD_ORDER) -> tuple:
+    known = order.index(key.method) if key.method in order else len(order)
     return (known, key.method, key.variant, key.audit)
 
 
 def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str, subset: str | list[str],
                 metrics: list[str],
                 reference: str | None, methods: list[str] | None = None, test: str = "t", alpha: float = 0.05,
-                digits: int = 4) -> Table:
+                digits: int = 4, order: list[str] | None = None, names: dict[str, str] | None = None,
+                plain_only: bool = False, title: str = "") -> Table:
     """One table; with a list of subsets (the warm-up stages) its columns are (dataset, subset, metric) and the
-    Holm correction runs across every column, so the marks hold for the table as a whole."""
+    Holm correction runs across every column, so the marks hold for the table as a whole.
+
+    A suite's table passes its row ``order`` and display ``names``, and ``plain_only`` to keep each method's
+    default options only (no variants, no audit rows)."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
-    keys = [k for k in rows if methods is None or k.method in methods]
+    keys = [k for k in rows if (methods is None or k.method in methods)
+            and not (plain_only and (k.variant or k.audit))]
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
     protocol, budget = keys[0].protocol, keys[0].budget
@@ -137,7 +149,9 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
         cands = [k for k in keys if k.method == reference and not k.variant and not k.audit]
         ref_key = cands[0] if cands else None
     # a row is (method, variant, audit); its cells may come from several datasets
-    row_ids = sorted({(k.method, k.variant, k.audit) for k in keys}, key=lambda t: _order(RowKey("", "", "", "", *t)))
+    rank = tuple(order) if order else METHOD_ORDER
+    row_ids = sorted({(k.method, k.variant, k.audit) for k in keys},
+                     key=lambda t: _order(RowKey("", "", "", "", *t), rank))
 
     def row_key(t: tuple) -> RowKey:
         return RowKey("*", protocol, "*", budget, *t)
@@ -215,7 +229,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
         improvement.append(imp)
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
-                 comparisons, test, alpha, digits, notes)
+                 comparisons, test, alpha, digits, notes, dict(names or {}), title)
 
 
 def fmt(value: float, digits: int) -> str:

@@ -1,0 +1,92 @@
+"""Suites: named line-ups of methods that ``run --suite`` runs and ``report --suite`` lays out as one paper's table.
+
+A suite is data, not code: which methods (in the table's row order, the reference last), their display names,
+the protocols, seeds and budget to run, and the table's metrics and subsets. Suites register through the
+``promo_bench.suites`` entry-point group exactly as methods do, so a plugin adds one with a line in its own
+pyproject.toml (``mysuite = "mypkg.suites:MY_SUITE"``) and no change to the harness.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Mapping
+
+from benchmark.errors import BenchError
+
+GROUP = "promo_bench.suites"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str  # one line, shown by ``promo-bench list suites`` and in the table's caption
+    methods: tuple[str, ...]  # table row order; the reference is one of them
+    reference: str | None = None  # the method the others are tested against
+    labels: Mapping[str, str] = field(default_factory=dict)  # display names (the paper's row names)
+    protocols: tuple[str, ...] = ("loo",)
+    seeds: int = 5
+    budget: str = "paper"
+    metrics: tuple[str, ...] = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+    subsets: tuple[str, ...] = ("all", "cold")  # one table each
+
+    def label(self, method: str) -> str:
+        return self.labels.get(method, method)
+
+
+# PROMO (RecSys 2024), Table 2: its 12 baselines in the paper's order (promo-spec section 8), then PROMO itself.
+PAPER = Suite(
+    name="paper",
+    title="PROMO's Table 2 line-up (Jiang et al., RecSys 2024) on leave-one-out with 100 sampled negatives",
+    methods=("dssm-sasrec", "finetune", "cdn", "dcn", "deepfm", "sasrec", "dssm", "dropoutnet", "cb2cf", "metaemb",
+             "ppr", "plate", "promo"),
+    reference="promo",
+    labels={"dssm-sasrec": "Pre-train", "finetune": "Fine-tune", "cdn": "CDN", "dcn": "DCN", "deepfm": "DeepFM",
+            "sasrec": "SASRec", "dssm": "DSSM", "dropoutnet": "DropoutNet", "cb2cf": "CB2CF", "metaemb": "MetaEmb",
+            "ppr": "PPR", "plate": "PLATE", "promo": "PROMO"},
+)
+
+
+def check_suite(obj: Any, name: str) -> Suite:
+    if callable(obj) and not isinstance(obj, Suite):
+        obj = obj()
+    if not isinstance(obj, Suite):
+        raise TypeError(f"{obj!r} is not a benchmark.suites.Suite")
+    if obj.name != name:
+        raise TypeError(f"suite declares name {obj.name!r} but is registered as {name!r}")
+    if not obj.methods:
+        raise TypeError("a suite needs at least one method")
+    if obj.reference is not None and obj.reference not in obj.methods:
+        raise TypeError(f"reference {obj.reference!r} is not one of the suite's methods")
+    if len(set(obj.methods)) != len(obj.methods):
+        raise TypeError("a suite lists each method once")
+    return obj
+
+
+def suites() -> tuple[dict[str, Suite], dict[str, str]]:
+    """Every registered suite, and why each one that fails to load is unavailable (a broken plugin suite
+    never hides the others)."""
+    out: dict[str, Suite] = {}
+    broken: dict[str, str] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
+        if ep.name in out or ep.name in broken:
+            raise BenchError(f"suite name {ep.name!r} is registered twice (again by {origin}: {ep.value})")
+        try:
+            out[ep.name] = check_suite(ep.load(), ep.name)
+        except Exception as exc:
+            broken[ep.name] = f"{origin}, {ep.value}: {type(exc).__name__}: {exc}"
+    return out, broken
+
+
+def get_suite(name: str) -> Suite:
+    known, broken = suites()
+    if name in broken:
+        raise BenchError(f"suite {name!r} is unavailable ({broken[name]})")
+    if name not in known:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise BenchError(f"unknown suite {name!r}{hint}; known suites: {', '.join(sorted(known)) or 'none'}")
+    return known[name]

@@ -1,0 +1,27 @@
+"""Deep & Cross Network (``dcn``): R. Wang, B. Fu, G. Fu, M. Wang, "Deep & Cross Network for Ad Click
+Predictions", ADKDD 2017. Reference implementation as the cold-start literature runs it: ``BestActionNow/CVAR``
+``model/dcn.py`` with ``main.py``'s settings (embedding 16, 3 cross layers, MLP (16, 16), dropout 0.2).
+
+A row of PROMO's Table 2. It trains exactly as ``deepfm`` does (same fields, loss, optimiser, negatives and early
+stopping), so the two rows differ only in the network.
+
+Method card (paper, defaults, what we changed and why): docs/methods/dcn.md.
+"""
+
+from __future__ import annotations
+
+from methods.coldstart import layer_sizes
+from methods.ctr import DCNNet
+from methods.deepfm import DeepFM
+
+
+class DCN(DeepFM):
+    name = "dcn"
+    version = "1"
+    cacheable = False
+    # patience 15, not deepfm's 5: DCN's validation HR@10 spikes at epoch 1 and needs ~10 epochs to pass it (card)
+    defaults = {**DeepFM.defaults, "cross_layers": 3, "patience": 15}
+
+    def _build(self, data) -> None:
+        o = self.options
+        self.net = DCNNet(data, o["dim"], o["cross_layers"], layer_sizes(o["layers"]), o["dropout"]).to(self.device)
