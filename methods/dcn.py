@@ -19,6 +19,9 @@ class DCN(DeepFM):
     name = "dcn"
     version = "1"
     cacheable = False
+    # not on cold: a trial there took 375 s on 2 CPU cores (full-ranking validation for up to 15 idle epochs)
+    # against 55 s on loo and 7 s on warmup, and deepfm already is the CTR row of the cold table (card)
+    protocols = frozenset({"loo", "warmup"})
     # patience 15, not deepfm's 5: DCN's validation HR@10 spikes at epoch 1 and needs ~10 epochs to pass it (card)
     defaults = {**DeepFM.defaults, "cross_layers": 3, "patience": 15}
 

@@ -15,7 +15,8 @@ from benchmark.stats import Comparison, apply_holm, compare
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"logloss"})
 METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "content-knn", "deepmusic", "dropoutnet", "heater", "clcrec", "gar",
-                "aldi", "deepfm", "metaemb", "mwuf", "cvar", "sasrec", "dssm-sasrec", "finetune")
+                "aldi", "deepfm", "dcn", "metaemb", "mwuf", "cvar", "cdn", "plate", "cb2cf", "sasrec", "ppr", "dssm-sasrec",
+                "finetune")
 TEST_NAMES = {"t": "paired two-sided t-test", "wilcoxon": "two-sided Wilcoxon signed-rank test",
               "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)"}
 
