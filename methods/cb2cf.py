@@ -55,10 +55,8 @@ class CB2CF(Method):
         self.uf, self.if_ = data.user_features, data.item_features
         self.net = CB2CFNet(data.n_items, self.uf.shape[1], self.if_.shape[1], o["dim"], o["hidden"]).to(self.device)
         train = data.train
-        with torch.no_grad():  # the collaborative targets: the frozen SASRec's view of each row's causal history
-            sasrec.net.eval()
-            target = torch.cat([sasrec.net.pooled(train["hist"][k:k + 4096], train["hist_mask"][k:k + 4096])
-                                for k in range(0, train.n_rows, 4096)])
+        # the collaborative targets: the frozen SASRec's view of each row's causal history
+        target = sasrec.history_vectors(train["hist"], train["hist_mask"])
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], betas=(0.9, 0.98))
 
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -25,22 +25,8 @@ from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import layer_sizes, mlp
 from methods.ctr import FieldEmbeddings
-from methods.deepfm import negatives_per_positive
+from methods.deepfm import negatives_per_positive, with_negatives
 from methods.popularity import CausalPopularity, log_count
-
-
-def with_negatives(data: TrainData, idx: torch.Tensor, n_neg: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(rows, items, labels): training rows ``idx`` and, per positive row, ``n_neg`` sampled items that inherit the
-    row's user, time and history (so a negative is scored as of the same moment as its positive)."""
-    train = data.train
-    items, labels = train["item"][idx], train["label"][idx].float()
-    if not n_neg:
-        return idx, items, labels
-    pos_rows = idx[labels > 0].repeat(n_neg)
-    neg = data.sample_negatives(len(pos_rows), generator)
-    return (torch.cat([idx, pos_rows]), torch.cat([items, neg]),
-            torch.cat([labels, torch.zeros(len(pos_rows), device=labels.device)]))
 
 
 class CDNNet(nn.Module):
@@ -63,7 +49,7 @@ class CDNNet(nn.Module):
     def user_bottom_of(self, users: torch.Tensor, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         e = self.emb
         m = mask.unsqueeze(-1).float()
-        history = (e.item_id(hist.clamp(min=0)) * m).sum(1) / m.sum(1).clamp(min=1.0)
+        history = (e.item_id(hist) * m).sum(1) / m.sum(1).clamp(min=1.0)
         fields = e.user_fields(e.user_x).index_select(0, users).flatten(1)
         return self.user_bottom(torch.cat([e.user_id(users), history, fields], dim=1))
 
@@ -96,14 +82,15 @@ class CDN(Method):
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
         train = data.train
         # the regulariser branch's rows: drawn with probability inverse to the item's training positives
-        weight = 1.0 / (1.0 + data.item_train_pos_count.float()[train["item"]])
-        state: dict[str, Any] = {"epoch": 0, "alpha": 1.0, "balanced": None, "at": 0}
+        weight = (1.0 / (1.0 + data.item_train_pos_count.float()[train["item"]])).cpu()
+        state: dict[str, Any] = {"epoch": 0, "alpha": 1.0, "balanced": None, "at": 0, "alphas": []}
 
         def batches():
             # the adapter's schedule: the main branch's weight falls from 1 as 1 - (t / (gamma T))^2
             state["alpha"] = max(0.0, 1.0 - (state["epoch"] / (o["gamma"] * o["epochs"])) ** 2)
             state["epoch"] += 1
-            state["balanced"] = torch.multinomial(weight.cpu(), train.n_rows, replacement=True,
+            state["alphas"].append(round(state["alpha"], 6))
+            state["balanced"] = torch.multinomial(weight, train.n_rows, replacement=True,
                                                   generator=self.ctx.generator).to(self.device)
             state["at"] = 0
             return train.index_batches(o["batch_size"], self.ctx.generator)
@@ -117,7 +104,7 @@ class CDN(Method):
             return alpha * main + (1.0 - alpha) * reg, {"main": main.detach(), "regulariser": reg.detach()}
 
         info = train_epochs(self, self.net, opt, batches, step, o["epochs"], o["patience"], "cdn epochs")
-        return {**info, "sampled_negatives_per_positive": n_neg}
+        return {**info, "adapter_alpha": state["alphas"], "sampled_negatives_per_positive": n_neg}
 
     def _loss(self, data: TrainData, idx: torch.Tensor, n_neg: int, head: nn.Module) -> torch.Tensor:
         train = data.train

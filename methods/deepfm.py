@@ -36,16 +36,25 @@ def negatives_per_positive(option: Any, data: TrainData, protocol: str) -> int:
     return n
 
 
+def with_negatives(data: TrainData, idx: torch.Tensor, n_neg: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rows, items, labels): training rows ``idx`` and, per positive row, ``n_neg`` sampled items that inherit the
+    row's user, time and history (so a negative is scored as of the same moment as its positive)."""
+    train = data.train
+    items, labels = train["item"][idx], train["label"][idx].float()
+    if not n_neg:
+        return idx, items, labels
+    pos_rows = idx[labels > 0].repeat(n_neg)
+    neg = data.sample_negatives(len(pos_rows), generator)
+    return (torch.cat([idx, pos_rows]), torch.cat([items, neg]),
+            torch.cat([labels, torch.zeros(len(pos_rows), device=labels.device)]))
+
+
 def labelled_batch(data: TrainData, idx: torch.Tensor, n_neg: int,
                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(users, items, labels) of training rows ``idx`` plus ``n_neg`` sampled negatives per positive row."""
-    train = data.train
-    u, i, y = train["user"][idx], train["item"][idx], train["label"][idx].float()
-    if n_neg:
-        pos_u = u[y > 0].repeat(n_neg)
-        j = data.sample_negatives(len(pos_u), generator)
-        u, i, y = torch.cat([u, pos_u]), torch.cat([i, j]), torch.cat([y, torch.zeros(len(pos_u), device=y.device)])
-    return u, i, y
+    rows, items, labels = with_negatives(data, idx, n_neg, generator)
+    return data.train["user"][rows], items, labels
 
 
 class DeepFM(NetState, Method):

@@ -35,12 +35,9 @@ class DSSMSASRec(NetState, Method):
         self.net = DSSMNet(data.n_users, data.n_items, self.uf.shape[1], self.if_.shape[1], d,
                            extra_user_dim=self.sasrec.options["dim"]).to(self.device)
 
-    @torch.no_grad()
-    def history_vectors(self, hist: torch.Tensor, mask: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    def history_vectors(self, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """s_u from the frozen SASRec (eval mode, so deterministic and precomputable)."""
-        self.sasrec.net.eval()
-        return torch.cat([self.sasrec.net.pooled(hist[k:k + chunk], mask[k:k + chunk])
-                          for k in range(0, len(hist), chunk)])
+        return self.sasrec.history_vectors(hist, mask)
 
     def user_vectors(self, users: torch.Tensor, s_u: torch.Tensor) -> torch.Tensor:
         return self.net.user_vec(users, self.uf[users], s_u)

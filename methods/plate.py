@@ -23,10 +23,9 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.cdn import with_negatives
 from methods.coldstart import layer_sizes, mlp
 from methods.ctr import DeepFMNet, score_pairs
-from methods.deepfm import negatives_per_positive
+from methods.deepfm import negatives_per_positive, with_negatives
 from methods.popularity import CausalPopularity
 
 

@@ -118,6 +118,13 @@ class SASRec(NetState, Method):
         return train_epochs(self, self.net, opt, lambda: train.index_batches(o["batch_size"], self.ctx.generator),
                             step, o["epochs"], o["patience"], "sasrec epochs")
 
+    @torch.no_grad()
+    def history_vectors(self, hist: torch.Tensor, mask: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """s_u of many windows as the frozen model sees them (eval mode, no gradient, in chunks): the input
+        of ``dssm-sasrec`` and ``cb2cf``'s collaborative target."""
+        self.net.eval()
+        return torch.cat([self.net.pooled(hist[k:k + chunk], mask[k:k + chunk]) for k in range(0, len(hist), chunk)])
+
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()
         s_u = self.net.pooled(batch["hist"], batch["hist_mask"])

@@ -69,9 +69,8 @@ class Table:
     title: str = ""  # a suite's one-line description, opening the caption
 
     def name(self, row: RowKey) -> str:
-        """A row's display name: the method's (or the suite's name for it), its variant and the audit mark."""
-        text = self.names.get(row.method, row.method) + (f" [{row.variant}]" if row.variant else "")
-        return text + (" (AUDIT)" if row.audit else "")
+        """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
+        return self.names.get(row.method, row.method) + row.label[len(row.method):]
 
     @property
     def rows(self) -> list[RowKey]:
