@@ -1,4 +1,4 @@
-"""``promo-bench`` command line (argparse): list, run, status, report."""
+"""``promo-bench`` command line (argparse): list, data, run, status, report."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--results", default="results", help="results folder (default results/)")
     run.add_argument("--data-dir", default=None, help="folder with one dataset's files (needs one --dataset)")
+    run.add_argument("--allow-unverified", action="store_true",
+                     help="use data that fails checksum verification (a partial or modified copy); every record "
+                          "and table made from it says so")
+    run.add_argument("--with-statistics", action="store_true",
+                     help="kuairand-pure: add the whole-period video statistics to item content (they leak future "
+                          "popularity; the data is then named kuairand-pure+statistics)")
     run.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="method option")
     run.add_argument("--protocol-set", action="append", default=[], metavar="PROTOCOL.KEY=VALUE",
                      help="split parameter, e.g. loo.candidates=all (changes the split hash)")
@@ -48,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-scores", action="store_true",
                      help="also store every test candidate's score (for the score-distribution plot; on with --all)")
     run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
+
+    data = sub.add_parser("data", help="list, fetch, verify or describe datasets")
+    data.add_argument("action", choices=["list", "fetch", "verify", "info"])
+    data.add_argument("dataset", nargs="?", help="a dataset card's name (all but list)")
+    data.add_argument("--data-dir", default=None, help="the dataset's folder (default: the data cache, "
+                      "$PROMO_BENCH_DATA/<dataset>, or the embedded copy)")
+    data.add_argument("--url", default=None, help="fetch: download from this mirror instead of the card's URL "
+                      "(the card's checksums still apply)")
+    data.add_argument("--force", action="store_true", help="fetch: download again even if verified")
+    data.add_argument("--with-statistics", action="store_true", help="info/verify: kuairand-pure with statistics")
+    data.add_argument("--no-progress", action="store_true")
 
     st = sub.add_parser("status", help="count stored trials")
     st.add_argument("--results", default="results")
@@ -116,6 +133,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.data.card import get_card
     from benchmark.env import resolve_device
     from benchmark.protocols import parse_protocol_options
     from benchmark.report.build import FORMATS, ReportOptions, build_reports
@@ -136,11 +154,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.seeds = 3 if args.seeds is None else args.seeds
     args.budget = args.budget or "paper"
     methods = select_methods(args.method, args.all, narrowed=bool(args.protocol or args.dataset))
-    datasets = select_datasets(args.dataset, args.data_dir)
+    data_options = {"with_statistics": True} if args.with_statistics else {}
+    datasets = select_datasets(args.dataset, args.data_dir, args.allow_unverified, data_options)
+    if data_options and not any("with_statistics" in get_card(d).options for d in datasets):
+        raise BenchError(f"--with-statistics applies to kuairand-pure only; this run has {', '.join(datasets)}")
     protocol_sets = list(args.protocol_set) + ([f"cold.cold_by={args.cold_by}"] if args.cold_by else [])
     protocol_options = parse_protocol_options(parse_set_options(protocol_sets, "--protocol-set", "PROTOCOL"))
     planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
-                   args.data_dir, protocol_options)
+                   args.data_dir, protocol_options, data_options)
     protocols = sorted({p.spec.protocol for p in planned})
     print(f"planned {len(planned)} trials ({len(methods)} methods, {len(datasets)} datasets, protocols "
           f"{', '.join(protocols) or '-'}, {args.seeds} seeds; each method under every protocol it supports) on "
@@ -154,6 +175,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
         print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.data import manage
+
+    if args.action == "list":
+        print(tabulate(manage.list_rows(), headers=["dataset", "title", "status", "where", "to get it"]))
+        return 0
+    if not args.dataset:
+        raise BenchError(f"data {args.action}: name a dataset (see `promo-bench data list`)")
+    options = {"with_statistics": True} if args.with_statistics else None
+    if args.action == "fetch":
+        code, lines = manage.fetch(args.dataset, args.data_dir, args.url,
+                                   progress=not args.no_progress and sys.stderr.isatty(), force=args.force)
+    elif args.action == "verify":
+        code, lines = manage.verify(args.dataset, args.data_dir, options)
+    else:
+        code, lines = 0, manage.info(args.dataset, args.data_dir, options)
+    print("\n".join(lines))
+    return code
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -207,7 +250,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report}
+COMMANDS = {"list": cmd_list, "data": cmd_data, "run": cmd_run, "status": cmd_status, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 from benchmark.config import resolve_options, variant_label
 from benchmark.data.card import get_card, list_cards
 from benchmark.data.interactions import Interactions
-from benchmark.data.loader import load_dataset
-from benchmark.data.sources import is_present
+from benchmark.data.loader import check_dataset, load_dataset
+from benchmark.data.verify import require_verified
 from benchmark.errors import BenchError
 from benchmark.fitted import FittedCache
 from benchmark.method import Method
@@ -59,19 +59,43 @@ def select_methods(names: list[str] | None, all_methods: bool, narrowed: bool = 
     return available
 
 
-def select_datasets(names: list[str] | None, data_dir: str | None) -> list[str]:
+def select_datasets(names: list[str] | None, data_dir: str | None, allow_unverified: bool = False,
+                    options: dict[str, Any] | None = None) -> list[str]:
+    """Named datasets must be present and verified (or allowed unverified); with no names, every dataset that
+    is, and a note for each one left out with the command that fetches it."""
+    from benchmark.data.manage import dataset_status, fetch_command
+
     if names:
         for n in names:
             get_card(n)  # clear error for an unknown name
         chosen = list(dict.fromkeys(names))
     else:
-        chosen = [n for n in list_cards() if data_dir is not None or is_present(get_card(n))]
+        chosen = list_cards() if data_dir is not None else []
+        for n in ([] if data_dir is not None else list_cards()):
+            status, where, verification = dataset_status(n, None, _options_for(n, options))
+            if status in ("verified", "embedded") or (status == "unverified" and allow_unverified):
+                chosen.append(n)
+            elif status == "unverified":
+                print(f"note: skipping {n}: its files fail verification ({'; '.join(verification.problems)}); "
+                      f"`{fetch_command(get_card(n))}`, or --allow-unverified", file=sys.stderr)
+            else:
+                print(f"note: skipping {n}: not present; get it with `{fetch_command(get_card(n))}`", file=sys.stderr)
     if data_dir is not None and len(chosen) != 1:
         raise BenchError(f"--data-dir points at one dataset's folder; name that dataset with --dataset "
                          f"(candidates: {', '.join(chosen)})")
     if not chosen:
-        raise BenchError("no dataset is present; see `promo-bench list datasets`")
+        raise BenchError("no dataset is present; see `promo-bench data list`")
+    if names or data_dir is not None:
+        for n in chosen:
+            card, _, _, verification = check_dataset(n, data_dir, _options_for(n, options))
+            require_verified(card, verification, allow_unverified)
     return chosen
+
+
+def _options_for(dataset: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """Command-line reader options apply to the datasets whose card offers them (``--with-statistics``)."""
+    card = get_card(dataset)
+    return {k: v for k, v in (options or {}).items() if k in card.options}
 
 
 def provided(inter: Interactions, protocol: str = "loo") -> frozenset[str]:
@@ -86,7 +110,8 @@ def provided(inter: Interactions, protocol: str = "loo") -> frozenset[str]:
 
 def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, seeds: int, budget: str,
          set_options: dict[str, dict[str, str]], data_dir: str | None = None,
-         protocol_options: dict[str, dict[str, Any]] | None = None) -> list[Planned]:
+         protocol_options: dict[str, dict[str, Any]] | None = None,
+         data_options: dict[str, Any] | None = None) -> list[Planned]:
     if budget not in BUDGETS:
         raise BenchError(f"--budget {budget!r}: expected one of {', '.join(BUDGETS)}")
     if seeds < 1:
@@ -100,7 +125,8 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
             raise BenchError(f"--set {name}.…: method {name!r} is not part of this run ({', '.join(methods)})")
     out: list[Planned] = []
     for dataset in datasets:
-        inter = load_dataset(dataset, data_dir)
+        options = _options_for(dataset, data_options)
+        inter = load_dataset(dataset, data_dir, options) if options else load_dataset(dataset, data_dir)
         for protocol in protocols or list(PROTOCOLS):
             users = {m: c for m, c in classes.items() if protocol in c.protocols}
             if not users:
@@ -123,7 +149,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                 origin = registry()[name].origin
                 for seed in range(seeds):
                     spec = TrialSpec(method=name, method_version=cls.version, origin=origin, options=options,
-                                     variant=variant_label(changed), budget=budget, dataset=dataset,
+                                     variant=variant_label(changed), budget=budget, dataset=inter.label_name,
                                      protocol=protocol, split_hash=split.hash, seed=seed, changed=changed)
                     out.append(Planned(spec, cls, split, inter))
     return out

@@ -11,20 +11,14 @@ MetaEmb, MWUF and CVAR plug their embeddings into the frozen backbone (CVAR's ``
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 import torch
 from torch import nn
 
 from benchmark.method import TrainData
+from benchmark.data.encode import field_of
 from methods.coldstart import mlp
-
-
-def field_of(name: str) -> str:
-    """``genre=Drama`` -> ``genre``; ``age25-34`` -> ``age``; ``year>=1990`` -> ``year``."""
-    match = re.match(r"[A-Za-z_]+", name)
-    return match.group(0) if match else name
 
 
 class FieldPool(nn.Module):
@@ -37,6 +31,10 @@ class FieldPool(nn.Module):
         for col in range(n_columns):
             member[fields.index(field_of(names[col])) if names else 0, col] = 1.0
         self.register_buffer("member", member)
+        # each field's columns: pooling field by field keeps memory at (B, F), not (B, fields, F), which
+        # matters for KuaiRand's ~2,000 user columns over 27 k users
+        for g in range(len(fields)):
+            self.register_buffer(f"cols{g}", torch.nonzero(member[g]).flatten(), persistent=False)
         self.fields = fields
         self.emb = nn.Parameter(torch.empty(n_columns, dim))
         self.linear = nn.Parameter(torch.zeros(n_columns))
@@ -47,9 +45,13 @@ class FieldPool(nn.Module):
         return len(self.fields)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = x[:, None, :] * self.member[None]  # (B, G, F)
-        counts = weights.sum(-1, keepdim=True).clamp(min=1.0)
-        return (weights / counts) @ self.emb  # (B, G, d)
+        pooled = []
+        for g in range(len(self.fields)):
+            cols = getattr(self, f"cols{g}")
+            xg = x.index_select(1, cols)  # (B, F_g)
+            counts = xg.sum(-1, keepdim=True).clamp(min=1.0)
+            pooled.append((xg / counts) @ self.emb.index_select(0, cols))
+        return torch.stack(pooled, dim=1) if pooled else x.new_zeros(x.shape[0], 0, self.emb.shape[1])  # (B, G, d)
 
     def first_order(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.linear

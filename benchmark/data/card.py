@@ -27,6 +27,19 @@ class DatasetCard:
     labels: dict[str, Any]
     features: dict[str, Any]
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reader: str = "movielens"  # which reader module reads the files (benchmark/data/readers.py)
+    options: dict[str, Any] = field(default_factory=dict)  # the reader's source choices ([options])
+    licence: str = ""
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Relative path -> published sha256 ("" where the source publishes none) from ``[source.files]``."""
+        return dict(self.source.get("files", {}))
+
+    @property
+    def manual(self) -> bool:
+        """The source needs a login, so ``data fetch`` can only say where to get the files."""
+        return bool(self.source.get("manual", False))
 
     def protocol_defaults(self, protocol: str) -> dict[str, Any]:
         if protocol not in self.protocols:
@@ -51,8 +64,13 @@ def load_card(path: Path) -> DatasetCard:
             raise BenchError(f"{path}: missing required key {key!r} (expected {', '.join(_REQUIRED)})")
     if raw["name"] != path.stem:
         raise BenchError(f"{path}: name = {raw['name']!r} must match the file name {path.stem!r}")
+    for key in ("url",):
+        if key not in raw["source"]:
+            raise BenchError(f"{path}: [source] has no {key!r} (expected the official download or dataset page)")
     return DatasetCard(name=raw["name"], title=raw.get("title", raw["name"]), path=path, source=raw["source"],
-                       labels=raw["labels"], features=raw["features"], protocols=raw.get("protocols", {}))
+                       labels=raw["labels"], features=raw["features"], protocols=raw.get("protocols", {}),
+                       reader=raw.get("reader", "movielens"), options=raw.get("options", {}),
+                       licence=raw.get("licence", ""))
 
 
 def list_cards() -> list[str]:

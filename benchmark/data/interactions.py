@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,11 @@ class Interactions:
     user_feature_names: tuple[str, ...]
     item_feature_names: tuple[str, ...]
     source: str  # which reader and folder produced it
+    # A reader option that changes content beyond the rows (KuaiRand's whole-period statistics): part of the
+    # canonical hash, so such data never shares a split, a fitted model or a trial id with the plain table.
+    variant: str = ""
+    # Not hashed: how the files were checked (``verification``) and the reader's notes.
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def n_users(self) -> int:
@@ -65,7 +71,18 @@ class Interactions:
         h.update(np.ascontiguousarray(self.time, dtype="<i8").tobytes())
         h.update(np.ascontiguousarray(self.value, dtype="<f8").tobytes())
         h.update(np.ascontiguousarray(self.label, dtype="i1").tobytes())
+        if self.variant:
+            h.update(b"\x1evariant:" + self.variant.encode("utf-8"))
         return h.hexdigest()
+
+    @property
+    def label_name(self) -> str:
+        """The dataset as results and tables name it: the card, plus the variant where there is one."""
+        return f"{self.dataset}+{self.variant}" if self.variant else self.dataset
+
+    @property
+    def verified(self) -> bool:
+        return self.provenance.get("verification", {}).get("status") in ("verified", "embedded")
 
     def _features_hash(self) -> str:
         h = hashlib.sha256(b"promo-bench/features/v1\n")

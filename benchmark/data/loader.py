@@ -1,22 +1,58 @@
-"""``load_dataset``: card name (+ optional folder) to an :class:`Interactions` table."""
+"""``load_dataset``: card name (+ optional folder and reader options) to a verified :class:`Interactions` table.
+
+A reader module offers ``needed(card, folder, options)`` (the files it reads, as the card's ``[source.files]``
+names them, so they can be verified), ``load(card, folder, how, options)`` and, where content can be read
+without the log, ``read_entities`` (``data info`` on a features-only copy).
+"""
 
 from __future__ import annotations
 
 import os
+from types import ModuleType
+from typing import Any
 
-from benchmark.data.card import get_card
+from benchmark.data import kuairand, movielens, tmall
+from benchmark.data.card import DatasetCard, get_card
 from benchmark.data.interactions import Interactions
-from benchmark.data.movielens import load_movielens
 from benchmark.data.sources import locate
+from benchmark.data.verify import Verification, verify_files
 from benchmark.errors import BenchError
 
-_READERS = {"ml-100k": load_movielens}
+READERS: dict[str, ModuleType] = {"movielens": movielens, "kuairand": kuairand, "tmall": tmall}
+RUNTIME_OPTIONS = ("with_statistics",)  # reader options a command line may set (the rest live in the card)
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Interactions:
+def reader_for(card: DatasetCard) -> ModuleType:
+    if card.reader not in READERS:
+        raise BenchError(f"{card.path}: reader = {card.reader!r} is not implemented; known: {', '.join(READERS)}")
+    return READERS[card.reader]
+
+
+def reader_options(card: DatasetCard, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card's ``[options]`` with command-line overrides; an option the card does not offer is an error."""
+    options = dict(card.options)
+    for key, value in (overrides or {}).items():
+        if key not in card.options:
+            raise BenchError(f"dataset {card.name!r} has no option {key!r} (its card offers: "
+                             f"{', '.join(card.options) or 'none'})")
+        options[key] = value
+    return options
+
+
+def check_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                  options: dict[str, Any] | None = None) -> tuple[DatasetCard, Any, str, Verification]:
+    """Locate a dataset and verify the files its reader would read, without reading them."""
     card = get_card(name)
-    reader = _READERS.get(card.name)
-    if reader is None:
-        raise BenchError(f"dataset {name!r}: its card exists ({card.path}) but no reader is implemented yet")
+    reader = reader_for(card)
+    opts = reader_options(card, options)
     folder, how = locate(card, data_dir)
-    return reader(card, folder, how)
+    verification = verify_files(card, folder, reader.needed(card, folder, opts), embedded=how == "embedded")
+    return card, folder, how, verification
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                 options: dict[str, Any] | None = None) -> Interactions:
+    card, folder, how, verification = check_dataset(name, data_dir, options)
+    inter = reader_for(card).load(card, folder, how, reader_options(card, options))
+    inter.provenance["verification"] = verification.as_record()
+    return inter

@@ -1,4 +1,4 @@
-"""MovieLens readers: RecBole atomic files and the official GroupLens ML-100K files.
+"""MovieLens readers: RecBole atomic files and the official GroupLens ML-100K and ML-1M files.
 
 Both readers produce the same raw frames (ratings, items, users) so that feature encoding and
 labelling happen once, in :func:`to_interactions`, whatever the source format.
@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.data.assemble import Entities, Rows, assemble
 from benchmark.data.card import DatasetCard
-from benchmark.data.interactions import Interactions, dense_ids
+from benchmark.data.encode import buckets, closed_multi_hot, one_hot
+from benchmark.data.interactions import Interactions
+from benchmark.data.verify import find_file
 from benchmark.data.tables import numeric_column, read_delimited, require_columns, require_complete
 from benchmark.errors import BenchError
 
@@ -84,95 +87,119 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
     return ratings, items, users
 
 
+# ---------------------------------------------------------------- GroupLens ML-1M
+
+ML1M_RATINGS = "ratings.dat"
+
+
+def ratings_file(folder: Path) -> tuple[Path, list[str]]:
+    """``ratings.dat``; failing that, one ``ratings*.dat`` (a partial copy such as ../shared's prefix), noted."""
+    official = folder / ML1M_RATINGS
+    if official.is_file():
+        return official, []
+    others = sorted(folder.glob("ratings*.dat"))
+    if len(others) == 1:
+        return others[0], [f"read {others[0].name} in place of the official {ML1M_RATINGS}"]
+    raise BenchError(f"{official}: file not found (expected UserID::MovieID::Rating::Timestamp lines"
+                     + (f"; found several candidates: {', '.join(p.name for p in others)}" if others else "") + ")")
+
+
+def read_grouplens_1m(folder: Path, occupations: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """``ratings.dat``, ``movies.dat`` and ``users.dat``: ``::``-separated, no header, latin-1."""
+    data_path, notes = ratings_file(folder)
+    item_path, user_path = folder / "movies.dat", folder / "users.dat"
+    data = read_delimited(data_path, "::", ["user", "item", "rating", "timestamp"], header=False, encoding="latin-1",
+                          expected="UserID::MovieID::Rating::Timestamp, no header")
+    require_complete(data, data_path, "4 '::'-separated fields (UserID::MovieID::Rating::Timestamp)", header=False)
+    ratings = pd.DataFrame({
+        "user": data["user"].str.strip(), "item": data["item"].str.strip(),
+        "rating": numeric_column(data, "rating", data_path, header=False),
+        "time": numeric_column(data, "timestamp", data_path, header=False, integer=True)})
+    item = read_delimited(item_path, "::", ["item", "title", "genres"], header=False, encoding="latin-1",
+                          expected="MovieID::Title::Genres (genres '|'-separated), latin-1")
+    require_complete(item, item_path, "3 '::'-separated fields (MovieID::Title::Genres)", header=False)
+    items = pd.DataFrame({"item": item["item"].str.strip(),
+                          "year": pd.to_numeric(item["title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce"),
+                          "genres": [tuple(g for g in s.split("|") if g) for s in item["genres"].tolist()]})
+    user = read_delimited(user_path, "::", ["user", "gender", "age", "occupation", "zip"], header=False,
+                          encoding="latin-1", expected="UserID::Gender::Age::Occupation::Zip-code")
+    require_complete(user, user_path, "5 '::'-separated fields (UserID::Gender::Age::Occupation::Zip-code)",
+                     header=False)
+    codes = numeric_column(user, "occupation", user_path, header=False, integer=True)
+    bad = np.flatnonzero((codes < 0) | (codes >= len(occupations)))
+    if len(bad):
+        raise BenchError(f"{user_path}, line {bad[0] + 1}, field 'occupation': expected a code 0..{len(occupations) - 1}, "
+                         f"got {codes[bad[0]]}")
+    users = pd.DataFrame({"user": user["user"].str.strip(),
+                          "age": numeric_column(user, "age", user_path, header=False, integer=True),
+                          "gender": user["gender"].str.strip(),
+                          "occupation": [occupations[c] for c in codes.tolist()]})
+    return ratings, items, users, notes
+
+
 # ---------------------------------------------------------------- encoding
 
 
-def _one_hot(values: list[str], vocab: list[str], what: str) -> np.ndarray:
-    index = {v: k for k, v in enumerate(vocab)}
-    out = np.zeros((len(values), len(vocab)), dtype=np.float32)
-    for row, v in enumerate(values):
-        if v not in index:
-            raise BenchError(f"{what}: unexpected value {v!r} (row {row + 1}); expected one of {', '.join(vocab)}")
-        out[row, index[v]] = 1.0
-    return out
-
-
-def _buckets(values: np.ndarray, bins: list[int], prefix: str) -> tuple[np.ndarray, list[str]]:
-    """Fixed-edge buckets as one-hot, plus a 'missing' column; no data statistic is used."""
-    edges = [f"<{bins[0]}"] + [f"{a}-{b - 1}" for a, b in zip(bins[:-1], bins[1:])] + [f">={bins[-1]}"]
-    names = [f"{prefix}{e}" for e in edges] + [f"{prefix}missing"]
-    out = np.zeros((len(values), len(names)), dtype=np.float32)
-    missing = np.isnan(values)
-    idx = np.digitize(np.where(missing, 0, values), bins)
-    out[np.arange(len(values)), np.where(missing, len(names) - 1, idx)] = 1.0
-    return out, names
-
-
 def to_interactions(card: DatasetCard, ratings: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame,
-                    source: str, files: dict[str, Path]) -> Interactions:
-    """Label rows by the card's rule, give dense ids, and encode content features."""
-    for kind, frame, key in (("item", items, "item"), ("user", users, "user")):
-        dup = frame[key].duplicated()
-        if dup.any():
-            raise BenchError(f"{files[kind]}: {kind} id {frame[key][dup].iloc[0]!r} appears twice")
-    unknown_items = set(ratings["item"]) - set(items["item"])
-    if unknown_items:
-        raise BenchError(f"{files['ratings']}: item id {sorted(unknown_items)[0]!r} is not in {files['item']}")
-    unknown_users = set(ratings["user"]) - set(users["user"])
-    if unknown_users:
-        raise BenchError(f"{files['ratings']}: user id {sorted(unknown_users)[0]!r} is not in {files['user']}")
-
-    item_dense, item_ids = dense_ids(items["item"].to_numpy())
-    user_dense, user_ids = dense_ids(users["user"].to_numpy())
-    items = items.iloc[np.argsort(item_dense)]
-    users = users.iloc[np.argsort(user_dense)]
-    item_lookup = {r: k for k, r in enumerate(item_ids.tolist())}
-    user_lookup = {r: k for k, r in enumerate(user_ids.tolist())}
-
-    fi = card.features["item"]
+                    source: str, files: dict[str, Path], notes: list[str] | None = None) -> Interactions:
+    """Label rows by the card's rule, encode content features, and assemble dense ids."""
+    fi, fu = card.features["item"], card.features["user"]
     genre_vocab = list(fi["genres"])
-    genre = np.zeros((len(items), len(genre_vocab)), dtype=np.float32)
-    gidx = {g: k for k, g in enumerate(genre_vocab)}
-    for row, gs in enumerate(items["genres"].tolist()):
-        for g in gs:
-            if g not in gidx:
-                raise BenchError(f"{files['item']}: item {items['item'].iloc[row]!r} has genre {g!r}; "
-                                 f"expected one of {', '.join(genre_vocab)}")
-            genre[row, gidx[g]] = 1.0
-    year, year_names = _buckets(items["year"].to_numpy(dtype=np.float64), list(fi["year_bins"]), "year")
-    fu = card.features["user"]
-    age, age_names = _buckets(users["age"].to_numpy(dtype=np.float64), list(fu["age_bins"]), "age")
-    gender = _one_hot(users["gender"].tolist(), list(fu["genders"]), f"{files['user']}, field 'gender'")
-    occ = _one_hot(users["occupation"].tolist(), list(fu["occupations"]), f"{files['user']}, field 'occupation'")
+    genre = closed_multi_hot(items["genres"].tolist(), genre_vocab, "genre", str(files["item"]),
+                             items["item"].tolist())
+    year, year_names = buckets(items["year"].to_numpy(dtype=np.float64), list(fi["year_bins"]), "year")
+    age, age_names = buckets(users["age"].to_numpy(dtype=np.float64), list(fu["age_bins"]), "age")
+    gender = one_hot(users["gender"].tolist(), list(fu["genders"]), f"{files['user']}, field 'gender'")
+    occ = one_hot(users["occupation"].tolist(), list(fu["occupations"]), f"{files['user']}, field 'occupation'")
 
     rule = card.labels
     values = ratings[rule.get("column", "rating")].to_numpy(dtype=np.float64)
-    label = (values >= float(rule["positive_min"])).astype(np.int8)
-    return Interactions(
-        dataset=card.name,
-        user=np.fromiter((user_lookup[u] for u in ratings["user"].tolist()), dtype=np.int64, count=len(ratings)),
-        item=np.fromiter((item_lookup[i] for i in ratings["item"].tolist()), dtype=np.int64, count=len(ratings)),
-        time=ratings["time"].to_numpy(dtype=np.int64), value=values, label=label,
-        user_ids=user_ids, item_ids=item_ids,
-        user_features=np.concatenate([age, gender, occ], axis=1),
-        item_features=np.concatenate([genre, year], axis=1),
-        user_feature_names=tuple(age_names + [f"gender={g}" for g in fu["genders"]]
-                                 + [f"occupation={o}" for o in fu["occupations"]]),
-        item_feature_names=tuple([f"genre={g}" for g in genre_vocab] + year_names),
-        source=source,
-    )
+    rows = Rows(user=ratings["user"].to_numpy(dtype=str), item=ratings["item"].to_numpy(dtype=str),
+                time=ratings["time"].to_numpy(dtype=np.int64), value=values,
+                label=(values >= float(rule["positive_min"])).astype(np.int8), path=files["ratings"],
+                notes=list(notes or []))
+    user_table = Entities("user", users["user"].to_numpy(dtype=str), np.concatenate([age, gender, occ], axis=1),
+                          age_names + [f"gender={g}" for g in fu["genders"]]
+                          + [f"occupation={o}" for o in fu["occupations"]], files["user"])
+    item_table = Entities("item", items["item"].to_numpy(dtype=str), np.concatenate([genre, year], axis=1),
+                          [f"genre={g}" for g in genre_vocab] + year_names, files["item"])
+    return assemble(card.name, rows, user_table, item_table, source)
 
 
-def load_movielens(card: DatasetCard, folder: Path, how: str) -> Interactions:
-    """Detect the format inside ``folder`` (or ``folder/<name>``) and read it."""
-    for base in (folder, folder / card.name):
-        if (base / f"{card.name}.inter").is_file():
-            ratings, items, users = read_atomic_ml(base, card.name)
-            files = {k: base / f"{card.name}.{e}" for k, e in (("ratings", "inter"), ("item", "item"), ("user", "user"))}
-            return to_interactions(card, ratings, items, users, f"recbole-atomic:{how}:{base}", files)
-        if (base / "u.data").is_file() and card.name == "ml-100k":
-            ratings, items, users = read_grouplens_100k(base, list(card.features["item"]["genres"]))
-            files = {"ratings": base / "u.data", "item": base / "u.item", "user": base / "u.user"}
-            return to_interactions(card, ratings, items, users, f"grouplens-100k:{how}:{base}", files)
-    raise BenchError(f"{folder}: no {card.title} files found; expected {card.name}.inter/.item/.user (RecBole atomic) "
-                     f"or u.data/u.item/u.user (GroupLens), directly in the folder or in {folder / card.name}")
+FORMATS = {  # format -> (files relative to the dataset folder, as the card's [source.files] names them)
+    "recbole-atomic": ("ml-100k/ml-100k.inter", "ml-100k/ml-100k.item", "ml-100k/ml-100k.user"),
+    "grouplens-100k": ("ml-100k/u.data", "ml-100k/u.item", "ml-100k/u.user"),
+    "grouplens-1m": ("ml-1m/ratings.dat", "ml-1m/movies.dat", "ml-1m/users.dat"),
+}
+
+
+def _format(card: DatasetCard, folder: Path) -> tuple[str, Path]:
+    """Which of the card's formats the folder holds, and the folder that holds it."""
+    for name in card.source.get("readers", []):
+        if name not in FORMATS:
+            raise BenchError(f"{card.path}: [source] readers names {name!r}; known: {', '.join(FORMATS)}")
+        probe = find_file(folder, FORMATS[name][1])  # the item file: ML-1M's ratings may be a partial copy
+        if probe is not None:
+            return name, probe.parent
+    wanted = " or ".join("/".join(Path(f).name for f in FORMATS[n]) for n in card.source.get("readers", []))
+    raise BenchError(f"{folder}: no {card.title} files found; expected {wanted}, directly in the folder or in "
+                     f"{folder / card.name}")
+
+
+def needed(card: DatasetCard, folder: Path, options: dict) -> list[str]:
+    return list(FORMATS[_format(card, folder)[0]])
+
+
+def load(card: DatasetCard, folder: Path, how: str, options: dict) -> Interactions:
+    fmt, base = _format(card, folder)
+    notes: list[str] = []
+    if fmt == "recbole-atomic":
+        ratings, items, users = read_atomic_ml(base, card.name)
+        files = {k: base / f"{card.name}.{e}" for k, e in (("ratings", "inter"), ("item", "item"), ("user", "user"))}
+    elif fmt == "grouplens-100k":
+        ratings, items, users = read_grouplens_100k(base, list(card.features["item"]["genres"]))
+        files = {"ratings": base / "u.data", "item": base / "u.item", "user": base / "u.user"}
+    else:
+        ratings, items, users, notes = read_grouplens_1m(base, list(card.features["user"]["occupations"]))
+        files = {"ratings": ratings_file(base)[0], "item": base / "movies.dat", "user": base / "users.dat"}
+    return to_interactions(card, ratings, items, users, f"{fmt}:{how}:{base}", files, notes)

@@ -11,13 +11,14 @@ from benchmark.errors import BenchError
 
 
 def read_delimited(path: Path, sep: str, names: list[str] | None, *, header: bool, encoding: str = "utf-8",
-                   expected: str = "") -> pd.DataFrame:
-    """Read every field as text. ``names`` fixes the columns of a header-less file."""
+                   expected: str = "", quoted: bool = False) -> pd.DataFrame:
+    """Read every field as text. ``names`` fixes the columns of a header-less file. ``quoted``: fields may be
+    double-quoted (the KuaiRand and Tianchi CSVs); MovieLens quotes nothing, so a '"' there is literal."""
     if not path.is_file():
         raise BenchError(f"{path}: file not found{' (expected ' + expected + ')' if expected else ''}")
     try:
         frame = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
-                            dtype=str, keep_default_na=False, encoding=encoding, quoting=3,
+                            dtype=str, keep_default_na=False, encoding=encoding, quoting=0 if quoted else 3,
                             engine="python" if len(sep) > 1 else "c")
     except pd.errors.ParserError as exc:
         raise BenchError(f"{path}: malformed line ({exc}); expected {expected or 'a ' + repr(sep) + '-separated table'}") from None

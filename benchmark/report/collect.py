@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.report.events import dataset_label
 from benchmark.store import ResultStore
 
 GROUP = ["dataset", "protocol", "split_hash", "budget", "method", "variant", "audit", "split", "subset", "metric"]
@@ -22,7 +23,7 @@ def collect(store: ResultStore, records: list[tuple[Path, dict]] | None = None) 
             failed.append({"path": str(path), "method": rec["method"]["name"], "seed": rec.get("seed"),
                            "error": rec.get("error", "?")})
             continue
-        base = {"dataset": rec["dataset"]["name"], "protocol": rec["protocol"]["name"],
+        base = {"dataset": dataset_label(rec), "protocol": rec["protocol"]["name"],
                 "split_hash": rec["protocol"]["split_hash"][:12], "budget": rec["method"]["budget"],
                 "method": rec["method"]["name"], "variant": rec["method"].get("variant", ""),
                 "audit": bool(rec.get("audit", False)), "seed": rec["seed"],

@@ -32,6 +32,16 @@ class RowKey:
         return text + (" (AUDIT)" if self.audit else "")
 
 
+UNVERIFIED = "[unverified]"
+
+
+def dataset_label(rec: dict) -> str:
+    """The dataset as tables show it: data that failed checksum verification (``--allow-unverified``) is
+    marked wherever its numbers appear."""
+    name = rec["dataset"]["name"]
+    return f"{name} {UNVERIFIED}" if rec["dataset"].get("verification", {}).get("status") == "unverified" else name
+
+
 @dataclass
 class RowEvents:
     key: RowKey
@@ -44,7 +54,7 @@ def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = N
     for path, rec in (records if records is not None else store.current_records(warn=False)):
         if rec.get("status") != "ok":
             continue
-        key = RowKey(rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"]["split_hash"],
+        key = RowKey(dataset_label(rec), rec["protocol"]["name"], rec["protocol"]["split_hash"],
                      rec["method"]["budget"], rec["method"]["name"], rec["method"].get("variant", ""),
                      bool(rec.get("audit", False)))
         row = groups.setdefault(key, RowEvents(key, [], []))

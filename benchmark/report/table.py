@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.report.events import EventCache, RowEvents, RowKey
+from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey
 from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
 
@@ -101,6 +101,9 @@ class Table:
                      f"Improv.: {self.name(self.reference)} against the best baseline.")
         if self.extras:
             text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
+        if any(UNVERIFIED in c.label for c in self.columns):
+            text += (f" Datasets marked {UNVERIFIED} were read from files that failed checksum verification "
+                     f"(a partial or modified copy, run with --allow-unverified).")
         if any(r.audit for r in self.extras):
             text += " AUDIT rows reproduce the released PROMO code's label leak and are not valid results."
         return text
