@@ -31,7 +31,7 @@ class Entities:
     def check_unique(self) -> None:
         dup = pd.Index(self.ids).duplicated()
         if dup.any():
-            raise BenchError(f"{self.path}: {self.kind} id {self.ids[dup][0]!r} appears twice")
+            raise BenchError(f"{self.path}: {self.kind} id {str(self.ids[dup][0])!r} appears twice")
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _join(rows_ids: np.ndarray, table: Entities, rows_path: Path | str, missing:
     unknown = used_raw[pos < 0]
     if len(unknown):
         if missing != "zeros":
-            raise BenchError(f"{rows_path}: {table.kind} id {unknown[0]!r} is not in {table.path} "
+            raise BenchError(f"{rows_path}: {table.kind} id {str(unknown[0])!r} is not in {table.path} "
                              f"({len(unknown)} such ids)")
         notes.append(f"{len(unknown)} {table.kind}s in the log have no row in {Path(str(table.path)).name}: "
                      f"their content features are all zero")

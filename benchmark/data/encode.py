@@ -12,6 +12,7 @@ import re
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from benchmark.errors import BenchError
 
@@ -126,20 +127,20 @@ def encode_table(frame, spec: dict, what: str) -> tuple[np.ndarray, list[str]]:
     names: list[str] = []
     for col in spec.get("categorical", []):
         _require(frame, col, what)
-        values = [normalise_code(v) for v in frame[col].astype(str).tolist()]
+        values = [normalise_code(v) for v in _text(frame[col])]
         n_buckets = int(spec.get("hashed", {}).get(col, 0))
         mat, cols = hashed(values, col, n_buckets) if n_buckets else categorical(values, col)
         blocks.append(mat)
         names += cols
     for col, sep in spec.get("multi_hot", {}).items():
         _require(frame, col, what)
-        lists = [[normalise_code(t) for t in v.split(sep) if t.strip()] for v in frame[col].astype(str).tolist()]
+        lists = [[normalise_code(t) for t in v.split(sep) if t.strip()] for v in _text(frame[col])]
         mat, cols = multi_hot(lists, col)
         blocks.append(mat)
         names += cols
     for col, rule in spec.get("buckets", {}).items():
         _require(frame, col, what)
-        raw = frame[col].astype(str).str.strip()
+        raw = pd.Series(_text(frame[col]), index=frame.index).str.strip()
         values = np.floor(np.asarray(_to_float(raw, col, what)) * float(rule.get("scale", 1.0)))
         mat, cols = buckets(values, [int(b) for b in rule["bins"]], col)
         blocks.append(mat)
@@ -148,14 +149,17 @@ def encode_table(frame, spec: dict, what: str) -> tuple[np.ndarray, list[str]]:
     return (np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), dtype=np.float32)), names
 
 
+def _text(column) -> list[str]:
+    """A column as text with "" for a missing value (pandas 3 keeps NaN through ``astype(str)``)."""
+    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in column.tolist()]
+
+
 def _require(frame, col: str, what: str) -> None:
     if col not in frame.columns:
         raise BenchError(f"{what}: no column {col!r} (the card's features name it); found {', '.join(map(str, frame.columns))}")
 
 
 def _to_float(raw, col: str, what: str) -> np.ndarray:
-    import pandas as pd
-
     values = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
     bad = np.flatnonzero(values.isna().to_numpy() & (raw != "").to_numpy())
     if len(bad):

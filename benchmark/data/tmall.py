@@ -54,15 +54,16 @@ def _path(folder: Path, rel: str) -> Path:
 
 def day_seconds(mmdd: np.ndarray, path: Path) -> np.ndarray:
     """``mmdd`` -> unix seconds at that 2015 day's midnight (UTC); an impossible date names its line."""
-    out = np.empty(len(mmdd), dtype=np.int64)
-    for value in np.unique(mmdd):
+    days, inverse = np.unique(mmdd, return_inverse=True)
+    seconds = np.empty(len(days), dtype=np.int64)
+    for k, value in enumerate(days.tolist()):
         try:
             day = date(YEAR, int(value) // 100, int(value) % 100)
         except ValueError:
-            line = int(np.flatnonzero(mmdd == value)[0]) + 2
+            line = int(np.flatnonzero(inverse == k)[0]) + 2
             raise BenchError(f"{path}, line {line}, field 'time_stamp': expected a 2015 date as mmdd, got {value}") from None
-        out[mmdd == value] = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
-    return out
+        seconds[k] = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    return seconds[inverse]
 
 
 def core_filter(user: np.ndarray, item: np.ndarray, buy: np.ndarray, core: int, rounds: int) -> np.ndarray:
@@ -105,8 +106,9 @@ def read_rows(card: DatasetCard, folder: Path, options: dict[str, Any]) -> tuple
     if len(bad):
         raise BenchError(f"{path}, line {int(bad[0]) + 2}, field 'action_type': expected 0-3, got {action[bad[0]]}")
     keep = (action == PURCHASE) | (action == CLICK)
+    seconds = day_seconds(log["time_stamp"].to_numpy(), path)  # every row's date is checked, kept or not
     user, item = log["user_id"].to_numpy()[keep], log["item_id"].to_numpy()[keep]
-    mmdd, buy = log["time_stamp"].to_numpy()[keep], action[keep] == PURCHASE
+    mmdd, buy = seconds[keep], action[keep] == PURCHASE
     src_rows = np.flatnonzero(keep)
     core = int(options.get("core", 0))
     if core > 0:
@@ -115,11 +117,11 @@ def read_rows(card: DatasetCard, folder: Path, options: dict[str, Any]) -> tuple
     label_row = buy | causal_negatives(user, item, mmdd, buy)
     user, item, mmdd, buy, src_rows = user[label_row], item[label_row], mmdd[label_row], buy[label_row], src_rows[label_row]
     dropped = int(keep.sum() - len(user))
-    time = day_seconds(mmdd, path)
+    time = mmdd
     items = log.iloc[src_rows].drop_duplicates("item_id")
     item_table = pd.DataFrame({"item": items["item_id"].astype(str)})
     for col in ITEM_COLUMNS:  # float with NaN for an empty field -> "123" or "" (missing: no column)
-        item_table[col] = (items[col].astype("Int64").astype(str).replace("<NA>", "").to_numpy()
+        item_table[col] = ([("" if np.isnan(v) else str(int(v))) for v in items[col].to_numpy(dtype=np.float64)]
                            if col in items else "")
     notes = [f"{int((action == 1).sum() + (action == 3).sum())} add-to-cart/favourite rows and {dropped} "
              f"purchase/click rows (core filter, clicks after a purchase) dropped"]
