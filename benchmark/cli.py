@@ -103,19 +103,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                 rows.append([name, "?", "?", "?", entry.origin, f"unavailable: {entry.error}"])
         print(tabulate(rows, headers=["method", "version", "protocols", "requires", "from", "status"]))
     elif args.what == "datasets":
-        from benchmark.data.card import get_card, list_cards
-        from benchmark.data.sources import locate
+        from benchmark.data.manage import list_rows
 
-        rows = []
-        for name in list_cards():
-            card = get_card(name)
-            try:
-                folder, how = locate(card)
-                where = f"{how}: {folder}"
-            except BenchError:
-                where = "absent"
-            rows.append([name, card.title, ",".join(card.protocols), where])
-        print(tabulate(rows, headers=["dataset", "title", "protocols", "data"]))
+        print(tabulate(list_rows(), headers=["dataset", "title", "status", "where", "to get it"]))
     elif args.what == "suites":
         from benchmark.suites import suites
 

@@ -108,5 +108,6 @@ def test_atomic_file_with_a_wrong_column(tmp_path):
 
 
 def test_unknown_dataset_is_named():
-    with pytest.raises(BenchError, match="unknown dataset 'ml-10x'; known datasets: ml-100k"):
+    with pytest.raises(BenchError,
+                       match="unknown dataset 'ml-10x'; known datasets: kuairand-pure, ml-100k, ml-1m, tmall"):
         load_dataset("ml-10x")

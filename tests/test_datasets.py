@@ -181,3 +181,20 @@ def test_tmall_core_filter_and_bad_date(tmp_path):
     log.write_text(log.read_text().replace(",1111,2", ",1340,2"))
     with pytest.raises(BenchError, match=r"line 13, field 'time_stamp': expected a 2015 date as mmdd, got 1340"):
         load_dataset("tmall", folder, {"core": 0})
+
+
+def test_run_on_the_real_ml1m_prefix_needs_allow_unverified(tmp_path, capsys):
+    if not (ML1M_SHARED / "ml-1m" / "movies.dat").is_file():
+        pytest.skip(f"real ML-1M files not found at {ML1M_SHARED} (../shared is absent)")
+    import json
+
+    from benchmark.cli import main
+
+    base = ["run", "--method", "popular", "--dataset", "ml-1m", "--data-dir", str(ML1M_SHARED), "--seeds", "1",
+            "--protocol", "loo", "--results", str(tmp_path), "--no-progress"]
+    assert main(base) == 2
+    assert "ratings.dat is missing" in capsys.readouterr().err
+    assert main(base + ["--allow-unverified"]) == 0
+    record = json.loads(next(tmp_path.rglob("*.json")).read_text())
+    assert record["dataset"]["verification"]["status"] == "unverified"
+    assert record["protocol"]["split"]["n_rows"] == 487_650 and record["status"] == "ok"

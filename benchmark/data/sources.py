@@ -54,10 +54,3 @@ def locate(card: DatasetCard, data_dir: str | os.PathLike | None = None) -> tupl
     raise BenchError(f"dataset {card.name!r} not found: put the official files ({card.source.get('url', '?')}) "
                      f"in {cached} or pass --data-dir DIR{hint}")
 
-
-def is_present(card: DatasetCard) -> bool:
-    try:
-        locate(card)
-        return True
-    except BenchError:
-        return False
