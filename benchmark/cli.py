@@ -1,4 +1,4 @@
-"""``promo-bench`` command line (argparse): list, data, run, status, report."""
+"""``promo-bench`` command line (argparse): list, data, run, validate, status, report."""
 
 from __future__ import annotations
 
@@ -24,12 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="show methods, datasets or protocols")
     ls.add_argument("what", nargs="?", choices=["methods", "datasets", "protocols", "suites"], default="methods")
+    ls.add_argument("--verbose", action="store_true", help="import every method to show its version, protocols "
+                    "and requirements (plain `list` reads package metadata only)")
+    ls.add_argument("--include", action="append", default=[], metavar="FILE.py",
+                    help="also register the methods defined in a local file (repeatable)")
 
     run = sub.add_parser("run", help="plan, run and store trials (stored trials are skipped)")
     run.add_argument("--all", action="store_true", help="every method on every present dataset and supported protocol")
     run.add_argument("--suite", metavar="NAME", help="a registered line-up (see `list suites`), e.g. paper: its methods, "
                      "protocols, seeds and budget on every present dataset (or --dataset)")
     run.add_argument("--method", nargs="+", metavar="M")
+    run.add_argument("--include", action="append", default=[], metavar="FILE.py",
+                     help="register the methods defined in a local file (repeatable), e.g. before packaging a plugin")
     run.add_argument("--dataset", nargs="+", metavar="D")
     run.add_argument("--protocol", nargs="+", metavar="P")
     run.add_argument("--seeds", type=int, default=None, help="number of trial seeds, 0..N-1 (default 3, or the suite's)")
@@ -66,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--with-statistics", action="store_true", help="info/verify: kuairand-pure with statistics")
     data.add_argument("--no-progress", action="store_true")
 
+    val = sub.add_parser("validate", help="check that a method keeps the interface, on a tiny real slice")
+    val.add_argument("method")
+    val.add_argument("--include", action="append", default=[], metavar="FILE.py")
+    val.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    val.add_argument("--budget", default="quick", choices=["quick", "paper"])
+    val.add_argument("--data-dir", default=None, help="ML-100K's folder, where recbole's embedded copy is absent")
+
     st = sub.add_parser("status", help="count stored trials")
     st.add_argument("--results", default="results")
 
@@ -91,17 +104,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     if args.what == "methods":
-        from benchmark.registry import registry
+        from benchmark.registry import include, registry
 
+        for path in args.include:
+            include(path)
         rows = []
         for name, entry in sorted(registry().items()):
+            source = entry.origin if entry.builtin else f"{entry.origin} (plugin)"
+            if not args.verbose and entry._cls is None:  # metadata only: nothing is imported
+                rows.append([name, source, "not loaded (list --verbose imports it)"])
+                continue
             try:
                 cls = entry.load()
-                rows.append([name, cls.version, ",".join(sorted(cls.protocols)), ",".join(sorted(cls.requires)) or "-",
-                             entry.origin + ("" if entry.builtin else " (plugin)"), "ok"])
+                rows.append([name, source, f"ok: version {cls.version}; protocols {','.join(sorted(cls.protocols))};"
+                             f" requires {','.join(sorted(cls.requires)) or '-'}"])
             except BenchError:
-                rows.append([name, "?", "?", "?", entry.origin, f"unavailable: {entry.error}"])
-        print(tabulate(rows, headers=["method", "version", "protocols", "requires", "from", "status"]))
+                rows.append([name, source, f"unavailable: {entry.error}"])
+        print(tabulate(rows, headers=["method", "from", "status"]))
     elif args.what == "datasets":
         from benchmark.data.manage import list_rows
 
@@ -130,6 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.runner import execute, plan, select_datasets, select_methods
     from benchmark.store import ResultStore
 
+    from benchmark.registry import include
+
+    for path in args.include:
+        include(path)
     store = ResultStore(args.results)
     device = resolve_device(args.device)
     if args.suite:
@@ -189,6 +212,25 @@ def cmd_data(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmark.data.loader import load_dataset
+    from benchmark.env import resolve_device
+    from benchmark.registry import include
+    from benchmark.validate import SLICE_USERS, validate
+
+    for path in args.include:
+        include(path)
+    device = resolve_device(args.device)
+    inter = load_dataset("ml-100k", args.data_dir)
+    checks = validate(args.method, inter, device, args.budget)
+    print(f"validate {args.method} on ML-100K users 1..{SLICE_USERS} ({device}, {args.budget} budget, seed 0):")
+    print("\n".join(c.line() for c in checks))
+    failed = [c for c in checks if c.ok is False]
+    print(f"{'FAILED' if failed else 'PASSED'}: {sum(c.ok is True for c in checks)} passed, {len(failed)} failed, "
+          f"{sum(c.ok is None for c in checks)} skipped")
+    return 1 if failed else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -240,7 +282,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "data": cmd_data, "run": cmd_run, "status": cmd_status, "report": cmd_report}
+COMMANDS = {"list": cmd_list, "data": cmd_data, "run": cmd_run, "validate": cmd_validate, "status": cmd_status,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,13 @@ use, and a plugin that fails to import is reported as unavailable without breaki
 from __future__ import annotations
 
 import difflib
+import hashlib
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
@@ -53,6 +57,14 @@ def check_method_class(obj: Any, name: str) -> type[Method]:
     unknown = set(obj.requires) - CAPABILITIES
     if unknown:
         raise TypeError(f"requires unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+    from benchmark.protocols import PROTOCOLS
+
+    bad = set(obj.protocols) - set(PROTOCOLS)
+    if bad or not obj.protocols:
+        raise TypeError(f"protocols {sorted(obj.protocols)}: expected a non-empty subset of {sorted(PROTOCOLS)}")
+    stray = {k for budget in obj.budgets.values() for k in budget} - set(obj.defaults)
+    if stray:
+        raise TypeError(f"budgets set options {sorted(stray)} that are not in defaults")
     return obj
 
 
@@ -97,3 +109,44 @@ def get_method(name: str) -> type[Method]:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise BenchError(f"unknown method {name!r}{hint}; known methods: {', '.join(sorted(reg))}")
     return reg[name].load()
+
+
+def include(path: str | os.PathLike) -> list[str]:
+    """Register the methods a local Python file defines (``--include``), for experiments before packaging.
+
+    Their origin is ``local PATH sha256:HASH`` (the file's content hash), so a result made from an
+    unpackaged file still says exactly which code made it."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise BenchError(f"--include {path}: file not found (expected a .py file defining Method subclasses)")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
+    module_name = f"promo_bench_include_{file.stem}_{digest}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        if spec is None or spec.loader is None:
+            raise BenchError(f"--include {path}: cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise BenchError(f"--include {path}: importing it failed: {type(exc).__name__}: {exc}") from None
+    module = sys.modules[module_name]
+    classes = [obj for obj in vars(module).values() if isinstance(obj, type) and issubclass(obj, Method)
+               and obj.__module__ == module_name and obj.name]
+    if not classes:
+        raise BenchError(f"--include {path}: defines no subclass of benchmark.method.Method with a name")
+    reg = registry()
+    origin = f"local {file} sha256:{digest}"
+    for cls in classes:
+        other = reg.get(cls.name)
+        if other is not None and other.origin != origin:
+            raise BenchError(f"method name {cls.name!r} is registered twice: by {other.origin} ({other.target}) "
+                             f"and by {origin}")
+        try:
+            check_method_class(cls, cls.name)
+        except TypeError as exc:
+            raise BenchError(f"--include {path}: {cls.__name__}: {exc}") from None
+        reg[cls.name] = MethodEntry(cls.name, f"{module_name}:{cls.__name__}", origin, False, _cls=cls)
+    return [cls.name for cls in classes]

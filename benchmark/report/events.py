@@ -47,6 +47,7 @@ class RowEvents:
     key: RowKey
     seeds: list[int]
     paths: list[Path]
+    origin: str = ""  # the method's distribution and version (or local file and hash) as recorded
 
 
 def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> dict[RowKey, RowEvents]:
@@ -57,7 +58,7 @@ def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = N
         key = RowKey(dataset_label(rec), rec["protocol"]["name"], rec["protocol"]["split_hash"],
                      rec["method"]["budget"], rec["method"]["name"], rec["method"].get("variant", ""),
                      bool(rec.get("audit", False)))
-        row = groups.setdefault(key, RowEvents(key, [], []))
+        row = groups.setdefault(key, RowEvents(key, [], [], rec["method"].get("origin", "")))
         row.seeds.append(int(rec["seed"]))
         row.paths.append(path)
     return groups

@@ -67,6 +67,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # method -> display name (a suite's paper names)
     title: str = ""  # a suite's one-line description, opening the caption
+    origins: dict[str, str] = field(default_factory=dict)  # plugin method -> distribution and version
 
     def name(self, row: RowKey) -> str:
         """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
@@ -101,6 +102,9 @@ class Table:
                      f"Improv.: {self.name(self.reference)} against the best baseline.")
         if self.extras:
             text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
+        if self.origins:
+            text += " Methods from plugins: " + "; ".join(f"{self.names.get(m, m)} ({o})"
+                                                          for m, o in sorted(self.origins.items())) + "."
         if any(UNVERIFIED in c.label for c in self.columns):
             text += (f" Datasets marked {UNVERIFIED} were read from files that failed checksum verification "
                      f"(a partial or modified copy, run with --allow-unverified).")
@@ -117,6 +121,7 @@ class Table:
         return out
 
 
+OWN = "promo-bench "  # built-in methods' origin prefix: only other sources are named in a caption
 MULTI = "stages"  # Table.subset of a table whose columns span several subsets
 
 
@@ -232,7 +237,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
         improvement.append(imp)
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
-                 comparisons, test, alpha, digits, notes, dict(names or {}), title)
+                 comparisons, test, alpha, digits, notes, dict(names or {}), title,
+                 {k.method: rows[k].origin for k in keys if rows[k].origin and not rows[k].origin.startswith(OWN)})
 
 
 def fmt(value: float, digits: int) -> str:
