@@ -136,8 +136,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         from benchmark.protocols import PROTOCOLS
 
-        for name, module in PROTOCOLS.items():
-            print(f"{name} (version {module.VERSION}): {module.__doc__.strip().splitlines()[0]}")
+        for name in PROTOCOLS:
+            try:
+                module = PROTOCOLS[name]
+                doc = (module.__doc__ or "").strip().splitlines()
+                print(f"{name} (version {module.VERSION}): {doc[0] if doc else ''}")
+            except BenchError as exc:
+                print(f"{name}: unavailable: {exc}")
     return 0
 
 
@@ -175,6 +180,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     protocol_options = parse_protocol_options(parse_set_options(protocol_sets, "--protocol-set", "PROTOCOL"))
     planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
                    args.data_dir, protocol_options, data_options)
+    if not planned and args.protocol:
+        raise BenchError(f"nothing to run: none of {', '.join(methods)} supports protocol(s) {', '.join(args.protocol)} "
+                         f"(see `promo-bench list --verbose`)")
     protocols = sorted({p.spec.protocol for p in planned})
     print(f"planned {len(planned)} trials ({len(methods)} methods, {len(datasets)} datasets, protocols "
           f"{', '.join(protocols) or '-'}, {args.seeds} seeds; each method under every protocol it supports) on "

@@ -128,7 +128,8 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
         options = _options_for(dataset, data_options)
         inter = load_dataset(dataset, data_dir, options) if options else load_dataset(dataset, data_dir)
         for protocol in protocols or list(PROTOCOLS):
-            users = {m: c for m, c in classes.items() if protocol in c.protocols}
+            like = getattr(PROTOCOLS[protocol], "LIKE", None)  # a plugin protocol may run every method of another
+            users = {m: c for m, c in classes.items() if protocol in c.protocols or (like and like in c.protocols)}
             if not users:
                 continue
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,43 @@ def load_card(path: Path) -> DatasetCard:
                        licence=raw.get("licence", ""))
 
 
+GROUP = "promo_bench.datasets"
+
+
+def plugin_cards() -> dict[str, Any]:
+    """``promo_bench.datasets`` entry points: name -> entry point whose target is the card's path (str or Path).
+    Read from package metadata; the plugin module is imported only when its card is asked for."""
+    if os.environ.get("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "") in ("1", "true", "yes"):
+        return {}
+    return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
+
+
 def list_cards() -> list[str]:
     folder = cards_dir()
-    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    own = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    return own + sorted(n for n in plugin_cards() if n not in own)
 
 
 def get_card(name: str) -> DatasetCard:
-    names = list_cards()
-    if name not in names:
-        raise BenchError(f"unknown dataset {name!r}; known datasets: {', '.join(names) or '(none)'} "
-                         f"(cards are read from {cards_dir()})")
-    return load_card(cards_dir() / f"{name}.toml")
+    folder = cards_dir()
+    if (folder / f"{name}.toml").is_file():
+        if name in plugin_cards():
+            ep = plugin_cards()[name]
+            raise BenchError(f"dataset name {name!r} is registered twice: by {folder / (name + '.toml')} and by "
+                             f"{_origin(ep)} ({ep.value})")
+        return load_card(folder / f"{name}.toml")
+    ep = plugin_cards().get(name)
+    if ep is None:
+        raise BenchError(f"unknown dataset {name!r}; known datasets: {', '.join(list_cards()) or '(none)'} "
+                         f"(cards are read from {cards_dir()} and the {GROUP} entry points)")
+    try:
+        path = Path(ep.load())
+    except Exception as exc:
+        raise BenchError(f"dataset {name!r} ({_origin(ep)}, {ep.value}) is unavailable: "
+                         f"{type(exc).__name__}: {exc}") from None
+    return load_card(path)
+
+
+def _origin(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unknown distribution"

@@ -7,6 +7,7 @@ without the log, ``read_entities`` (``data info`` on a features-only copy).
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 from typing import Any
@@ -23,9 +24,22 @@ RUNTIME_OPTIONS = ("with_statistics",)  # reader options a command line may set 
 
 
 def reader_for(card: DatasetCard) -> ModuleType:
-    if card.reader not in READERS:
-        raise BenchError(f"{card.path}: reader = {card.reader!r} is not implemented; known: {', '.join(READERS)}")
-    return READERS[card.reader]
+    """A built-in reader by name, or a plugin's reader module by its dotted path (``reader = "pkg.reader"``)."""
+    if card.reader in READERS:
+        return READERS[card.reader]
+    if "." not in card.reader:
+        raise BenchError(f"{card.path}: reader = {card.reader!r} is not implemented; known: {', '.join(READERS)}, "
+                         f"or a module path such as 'my_pkg.reader'")
+    try:
+        module = importlib.import_module(card.reader)
+    except Exception as exc:
+        raise BenchError(f"{card.path}: reader module {card.reader!r} cannot be imported: "
+                         f"{type(exc).__name__}: {exc}") from None
+    missing = [f for f in ("needed", "load") if not hasattr(module, f)]
+    if missing:
+        raise BenchError(f"{card.path}: reader module {card.reader!r} lacks {', '.join(missing)} "
+                         f"(see benchmark/data/loader.py)")
+    return module
 
 
 def reader_options(card: DatasetCard, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from benchmark.config import parse_value
@@ -12,7 +16,66 @@ from benchmark.errors import BenchError
 from benchmark.protocols import cold, loo, warmup
 from benchmark.protocols.split import Split, cache_root
 
-PROTOCOLS = {"loo": loo, "cold": cold, "warmup": warmup}
+GROUP = "promo_bench.protocols"
+# What a protocol module must define; EVALUATION must be one the harness evaluates ("sampled", "full", "pointwise").
+# Optional: LIKE = "loo" lets every method that supports that protocol run under this one too.
+REQUIRED = ("NAME", "VERSION", "EVALUATION", "IMPLICIT", "VALID_METRIC", "PROVIDES", "DEFAULTS", "resolve_params",
+            "split_hash", "build")
+
+
+class ProtocolRegistry(Mapping):
+    """The built-in protocols plus those of the ``promo_bench.protocols`` entry-point group (value: a module).
+
+    Names come from package metadata; a plugin module is imported only when its protocol is used, and one
+    that fails to import or lacks a required name is an error naming it, never a crash of the others."""
+
+    def __init__(self, builtin: dict[str, ModuleType]) -> None:
+        self._builtin = builtin
+        self._entries: dict[str, metadata.EntryPoint] | None = None
+        self._loaded: dict[str, ModuleType] = {}
+
+    def entries(self) -> dict[str, metadata.EntryPoint]:
+        if self._entries is None:
+            self._entries = {}
+            if os.environ.get("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes"):
+                for ep in metadata.entry_points(group=GROUP):
+                    dist = getattr(ep, "dist", None)
+                    origin = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
+                    if ep.name in self._builtin or ep.name in self._entries:
+                        raise BenchError(f"protocol name {ep.name!r} is registered twice: by "
+                                         f"{'promo-bench (built-in)' if ep.name in self._builtin else 'another plugin'}"
+                                         f" and by {origin} ({ep.value})")
+                    self._entries[ep.name] = ep
+        return self._entries
+
+    def __getitem__(self, name: str) -> ModuleType:
+        if name in self._builtin:
+            return self._builtin[name]
+        if name in self._loaded:
+            return self._loaded[name]
+        ep = self.entries().get(name)
+        if ep is None:
+            raise KeyError(name)
+        try:
+            module = ep.load()
+        except Exception as exc:
+            raise BenchError(f"protocol {name!r} ({ep.value}) is unavailable: {type(exc).__name__}: {exc}") from None
+        missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+        if missing or getattr(module, "NAME", None) != name or module.EVALUATION not in ("sampled", "full", "pointwise"):
+            raise BenchError(f"protocol {name!r} ({ep.value}) does not keep the protocol interface: missing "
+                             f"{', '.join(missing) or 'nothing'}; NAME must be {name!r}; EVALUATION one of sampled, "
+                             f"full, pointwise (see benchmark/protocols/loo.py)")
+        self._loaded[name] = module
+        return module
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._builtin) + [n for n in self.entries() if n not in self._builtin])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+PROTOCOLS = ProtocolRegistry({"loo": loo, "cold": cold, "warmup": warmup})
 
 
 def split_path(dataset: str, protocol: str, split_hash: str) -> Path:
@@ -25,7 +88,8 @@ def get_split(inter: Interactions, protocol: str, overrides: dict[str, Any] | No
     if protocol not in PROTOCOLS:
         raise BenchError(f"unknown protocol {protocol!r}; implemented: {', '.join(PROTOCOLS)}")
     module = PROTOCOLS[protocol]
-    params = module.resolve_params(get_card(inter.dataset).protocol_defaults(protocol), overrides)
+    # a card without a section for this protocol (a plugin protocol, a plugin dataset) takes its defaults
+    params = module.resolve_params(get_card(inter.dataset).protocols.get(protocol, {}), overrides)
     expected = module.split_hash(inter.canonical_hash(), params)
     path = split_path(inter.dataset, protocol, expected)
     if path.is_file() and not rebuild:
