@@ -69,9 +69,11 @@ def select_datasets(names: list[str] | None, data_dir: str | None, allow_unverif
         for n in names:
             get_card(n)  # clear error for an unknown name
         chosen = list(dict.fromkeys(names))
+    elif data_dir is not None:
+        chosen = list_cards()  # narrowed to one below, or an error that asks for --dataset
     else:
-        chosen = list_cards() if data_dir is not None else []
-        for n in ([] if data_dir is not None else list_cards()):
+        chosen = []
+        for n in list_cards():
             status, where, verification = dataset_status(n, None, _options_for(n, options))
             if status in ("verified", "embedded") or (status == "unverified" and allow_unverified):
                 chosen.append(n)
@@ -125,8 +127,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
             raise BenchError(f"--set {name}.…: method {name!r} is not part of this run ({', '.join(methods)})")
     out: list[Planned] = []
     for dataset in datasets:
-        options = _options_for(dataset, data_options)
-        inter = load_dataset(dataset, data_dir, options) if options else load_dataset(dataset, data_dir)
+        inter = load_dataset(dataset, data_dir, _options_for(dataset, data_options))
         for protocol in protocols or list(PROTOCOLS):
             like = getattr(PROTOCOLS[protocol], "LIKE", None)  # a plugin protocol may run every method of another
             users = {m: c for m, c in classes.items() if protocol in c.protocols or (like and like in c.protocols)}

@@ -42,7 +42,7 @@ def tiny_slice(inter: Interactions, n_users: int = SLICE_USERS) -> Interactions:
     lookup[items_used] = item_new
     order = np.empty(len(items_used), dtype=np.int64)
     order[item_new] = items_used
-    return replace(inter, dataset=inter.dataset, user=inter.user[rows], item=lookup[inter.item[rows]],
+    return replace(inter, user=inter.user[rows], item=lookup[inter.item[rows]],
                    time=inter.time[rows], value=inter.value[rows], label=inter.label[rows],
                    user_ids=inter.user_ids[:n_users], item_ids=item_ids,
                    user_features=inter.user_features[:n_users], item_features=inter.item_features[order],
@@ -66,14 +66,19 @@ def _poison_test(split: Split, seed: int = 1) -> Split:
     return Split(meta=meta, arrays=arrays)
 
 
-def _fit(cls: type[Method], split: Split, inter: Interactions, device: torch.device, budget: str):
-    from benchmark.trial import TrialEnvironment, seed_everything
+def _environment(split: Split, inter: Interactions, device: torch.device) -> Any:
+    from benchmark.trial import TrialEnvironment
 
-    env = TrialEnvironment(split, inter, device)
+    return TrialEnvironment(split, inter, device)
+
+
+def _fit(cls: type[Method], env: Any, budget: str) -> tuple[Method, Any]:
+    """A fresh instance fitted with seed 0 on ``env``'s training rows (nothing cached between fits)."""
+    from benchmark.trial import seed_everything
+
     seed_everything(SEED)
     method = cls(cls.resolved_defaults(budget), env.context(SEED, budget, False))
-    info = method.fit(env.views.train(False))
-    return env, method, info
+    return method, method.fit(env.views.train(False))
 
 
 def _valid_scores(method: Method, env: Any) -> torch.Tensor:
@@ -132,7 +137,8 @@ def validate(name: str, inter: Interactions, device: torch.device, budget: str =
         if missing:
             continue
         try:
-            env, method, info = _fit(cls, split, data, device, budget)
+            env = _environment(split, data, device)
+            method, info = _fit(cls, env, budget)
             out = _valid_scores(method, env)
         except Exception as exc:  # noqa: BLE001 - the report is the point
             checks.append(Check(f"{tag} fit and score", False, f"{type(exc).__name__}: {exc}"))
@@ -146,11 +152,11 @@ def validate(name: str, inter: Interactions, device: torch.device, budget: str =
         checks.append(Check(f"{tag} scores on the trial device", out.device.type == device.type,
                             f"{out.device} (trial device {device})"))
         try:
-            _, again, _ = _fit(cls, split, data, device, budget)
+            again, _ = _fit(cls, env, budget)
             same = torch.equal(_valid_scores(again, env), out)
             checks.append(Check(f"{tag} deterministic with a seed", same, "" if same else
                                 "two fits with seed 0 gave different validation scores"))
-            penv, poisoned, _ = _fit(cls, _poison_test(split), data, device, budget)
+            poisoned, _ = _fit(cls, _environment(_poison_test(split), data, device), budget)
             clean = torch.equal(_valid_scores(poisoned, env), out)
             checks.append(Check(f"{tag} fit does not read evaluation data", clean, "" if clean else
                                 "randomising the held-out test events changed the fitted model"))

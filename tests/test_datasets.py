@@ -198,3 +198,18 @@ def test_run_on_the_real_ml1m_prefix_needs_allow_unverified(tmp_path, capsys):
     record = json.loads(next(tmp_path.rglob("*.json")).read_text())
     assert record["dataset"]["verification"]["status"] == "unverified"
     assert record["protocol"]["split"]["n_rows"] == 487_650 and record["status"] == "ok"
+
+
+def test_ml1m_card_figures_on_the_real_prefix():
+    """The numbers the ml-1m card's comments quote for its loo and warmup defaults."""
+    if not (ML1M_SHARED / "ml-1m" / "movies.dat").is_file():
+        pytest.skip(f"real ML-1M files not found at {ML1M_SHARED} (../shared is absent)")
+    from benchmark.protocols import get_split
+
+    inter = load_dataset("ml-1m", ML1M_SHARED)
+    loo, _ = get_split(inter, "loo")
+    assert (loo.meta["n_cold_items"], round(100 * loo.meta["cold_item_share"], 1)) == (2_356, 65.2)
+    assert (loo.meta["parts"]["test"]["n_cold_targets"], loo.meta["parts"]["test"]["n_events"]) == (544, 2_999)
+    warm, _ = get_split(inter, "warmup")
+    assert warm.meta["n_train_rows"] == 324_615
+    assert warm.meta["parts"]["valid"]["n_items"] == warm.meta["parts"]["test"]["n_items"] == 487

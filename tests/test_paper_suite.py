@@ -115,7 +115,7 @@ def test_run_suite_paper_plans_exactly_the_line_up(ml100k, monkeypatch, tmp_path
         return runner.RunSummary(len(planned), 0, len(planned), 0)
 
     monkeypatch.setattr(runner, "execute", fake_execute)
-    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None: ml100k)
+    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None, options=None: ml100k)
     assert cli.main(["run", "--suite", "paper", "--dataset", "ml-100k", "--results", str(tmp_path / "r")]) == 0
     planned = seen["planned"]
     assert [p.spec.method for p in planned if p.spec.seed == 0] == list(PAPER.methods)

@@ -310,7 +310,7 @@ def test_warm_up_methods_run_on_loo(loo_env, name):
 def test_run_all_skips_warmup_on_a_dataset_too_small_for_it_but_a_named_protocol_fails(monkeypatch, capsys):
     from benchmark import runner
 
-    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None: synthetic())  # no item has 100 rows
+    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None, options=None: synthetic())  # no item has 100 rows
     planned = runner.plan(["random"], ["ml-100k"], None, 1, "quick", {})
     assert {p.spec.protocol for p in planned} == {"loo", "cold"}
     assert "skipping protocol 'warmup'" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from benchmark.data.card import DatasetCard
-from benchmark.data.verify import MANIFEST, digest, find_file, write_json_atomic
+from benchmark.data.verify import MANIFEST, cached_sha256, digest, find_file, write_json_atomic
 from benchmark.errors import BenchError
 
 TIMEOUT_S = 60
@@ -172,7 +172,7 @@ def record_manifest(card: DatasetCard, folder: Path, archive: Path, checked: str
     for rel in card.files:
         path = find_file(folder, rel)
         if path is not None:
-            files[rel] = digest(path)
+            files[rel] = cached_sha256(path)  # the verification right after reuses it: one pass per file
     manifest = folder / MANIFEST
     write_json_atomic(manifest, {"dataset": card.name, "archive": archive.name, "archive_check": checked,
                                  "files": files})

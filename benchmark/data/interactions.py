@@ -80,10 +80,6 @@ class Interactions:
         """The dataset as results and tables name it: the card, plus the variant where there is one."""
         return f"{self.dataset}+{self.variant}" if self.variant else self.dataset
 
-    @property
-    def verified(self) -> bool:
-        return self.provenance.get("verification", {}).get("status") in ("verified", "embedded")
-
     def _features_hash(self) -> str:
         h = hashlib.sha256(b"promo-bench/features/v1\n")
         for names, mat in ((self.user_feature_names, self.user_features), (self.item_feature_names, self.item_features)):

@@ -1,8 +1,8 @@
 """``load_dataset``: card name (+ optional folder and reader options) to a verified :class:`Interactions` table.
 
 A reader module offers ``needed(card, folder, options)`` (the files it reads, as the card's ``[source.files]``
-names them, so they can be verified), ``load(card, folder, how, options)`` and, where content can be read
-without the log, ``read_entities`` (``data info`` on a features-only copy).
+names them, so they can be verified), ``load(card, folder, how, options)`` and, where content tables exist apart from
+the log (KuaiRand), ``read_entities`` (``data info`` on a features-only copy).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, url: str | None 
     card = get_card(name)
     folder = Path(data_dir) if data_dir else data_root() / card.name
     folder.mkdir(parents=True, exist_ok=True)
-    needed = reader_for(card).needed(card, folder, reader_options(card)) if _has_item_file(card, folder) else []
+    needed = _needed(card, folder)
     if needed and not force:
         existing = verify_files(card, folder, needed)
         if existing.ok:
@@ -79,12 +79,12 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, url: str | None 
     return _verified(card, folder, out)
 
 
-def _has_item_file(card: DatasetCard, folder: Path) -> bool:
+def _needed(card: DatasetCard, folder: Path) -> list[str]:
+    """The files the reader would read with the card's options; none yet where its format is not there."""
     try:
-        reader_for(card).needed(card, folder, reader_options(card))
-        return True
+        return reader_for(card).needed(card, folder, reader_options(card))
     except BenchError:
-        return False
+        return []
 
 
 def _verified(card: DatasetCard, folder: Path, out: list[str]) -> tuple[int, list[str]]:

@@ -19,6 +19,21 @@ from benchmark.data.verify import find_file
 from benchmark.data.tables import numeric_column, read_delimited, require_columns, require_complete
 from benchmark.errors import BenchError
 
+# ---------------------------------------------------------------- shared by the three formats
+
+
+def _ratings(frame: pd.DataFrame, path: Path, *, header: bool, user: str = "user", item: str = "item") -> pd.DataFrame:
+    """The ratings frame every format produces: text ids, numeric rating, integer time (errors name the line)."""
+    return pd.DataFrame({"user": frame[user].str.strip(), "item": frame[item].str.strip(),
+                         "rating": numeric_column(frame, "rating", path, header=header),
+                         "time": numeric_column(frame, "timestamp", path, header=header, integer=True)})
+
+
+def _title_year(titles: pd.Series) -> pd.Series:
+    """The film's year: the "(YYYY)" that ends a MovieLens title (NaN where there is none)."""
+    return pd.to_numeric(titles.str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce")
+
+
 # ---------------------------------------------------------------- RecBole atomic files
 
 
@@ -34,17 +49,13 @@ def _atomic(path: Path, columns: list[str]) -> pd.DataFrame:
 def read_atomic_ml(folder: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     inter_path, item_path, user_path = (folder / f"{name}.{ext}" for ext in ("inter", "item", "user"))
     inter = _atomic(inter_path, ["user_id", "item_id", "rating", "timestamp"])
-    ratings = pd.DataFrame({
-        "user": inter["user_id"].str.strip(), "item": inter["item_id"].str.strip(),
-        "rating": numeric_column(inter, "rating", inter_path, header=True),
-        "time": numeric_column(inter, "timestamp", inter_path, header=True, integer=True)})
+    ratings = _ratings(inter, inter_path, header=True, user="user_id", item="item_id")
     item = _atomic(item_path, ["item_id", "release_year", "class"])
     # RecBole writes 'unkonwn' for no year, and 'V' for one title whose "(YYYY)" it left in the title:
     # fall back to the title's year there, as the GroupLens reader does.
     years = pd.to_numeric(item["release_year"].str.strip(), errors="coerce")
     if "movie_title" in item.columns:
-        title_year = pd.to_numeric(item["movie_title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce")
-        years = years.fillna(title_year)
+        years = years.fillna(_title_year(item["movie_title"]))
     items = pd.DataFrame({"item": item["item_id"].str.strip(), "year": years,
                           "genres": [tuple(s.split()) for s in item["class"].tolist()]})
     user = _atomic(user_path, ["user_id", "age", "gender", "occupation"])
@@ -61,10 +72,7 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
     data = read_delimited(data_path, "\t", ["user", "item", "rating", "timestamp"], header=False,
                           expected="user<TAB>item<TAB>rating<TAB>timestamp, no header")
     require_complete(data, data_path, "4 tab-separated fields (user, item, rating, timestamp)", header=False)
-    ratings = pd.DataFrame({
-        "user": data["user"].str.strip(), "item": data["item"].str.strip(),
-        "rating": numeric_column(data, "rating", data_path, header=False),
-        "time": numeric_column(data, "timestamp", data_path, header=False, integer=True)})
+    ratings = _ratings(data, data_path, header=False)
     item_cols = ["item", "title", "release", "video", "url"] + [f"g{k}" for k in range(len(genres))]
     item = read_delimited(item_path, "|", item_cols, header=False, encoding="latin-1",
                           expected=f"{len(item_cols)} '|'-separated fields (id|title|release date|video|url|"
@@ -74,8 +82,7 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
                       for k in range(len(genres))], axis=1)
     # The film's year is the "(YYYY)" at the end of the title (as RecBole's atomic file has it); the
     # release-date field is sometimes a later re-release, so it is only the fallback.
-    title_year = pd.to_numeric(item["title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce")
-    years = title_year.fillna(pd.to_numeric(item["release"].str.strip().str[-4:], errors="coerce"))
+    years = _title_year(item["title"]).fillna(pd.to_numeric(item["release"].str.strip().str[-4:], errors="coerce"))
     items = pd.DataFrame({"item": item["item"].str.strip(), "year": years,
                           "genres": [tuple(g for g, f in zip(genres, row) if f) for row in flags.tolist()]})
     user = read_delimited(user_path, "|", ["user", "age", "gender", "occupation", "zip"], header=False,
@@ -104,22 +111,21 @@ def ratings_file(folder: Path) -> tuple[Path, list[str]]:
                      + (f"; found several candidates: {', '.join(p.name for p in others)}" if others else "") + ")")
 
 
-def read_grouplens_1m(folder: Path, occupations: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
-    """``ratings.dat``, ``movies.dat`` and ``users.dat``: ``::``-separated, no header, latin-1."""
+def read_grouplens_1m(folder: Path, occupations: list[str],
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Path, list[str]]:
+    """``ratings.dat``, ``movies.dat`` and ``users.dat``: ``::``-separated, no header, latin-1. Also returns
+    the ratings file it read (``ratings.dat`` or a partial copy) and a note when it is not the official one."""
     data_path, notes = ratings_file(folder)
     item_path, user_path = folder / "movies.dat", folder / "users.dat"
     data = read_delimited(data_path, "::", ["user", "item", "rating", "timestamp"], header=False, encoding="latin-1",
                           expected="UserID::MovieID::Rating::Timestamp, no header")
     require_complete(data, data_path, "4 '::'-separated fields (UserID::MovieID::Rating::Timestamp)", header=False)
-    ratings = pd.DataFrame({
-        "user": data["user"].str.strip(), "item": data["item"].str.strip(),
-        "rating": numeric_column(data, "rating", data_path, header=False),
-        "time": numeric_column(data, "timestamp", data_path, header=False, integer=True)})
+    ratings = _ratings(data, data_path, header=False)
     item = read_delimited(item_path, "::", ["item", "title", "genres"], header=False, encoding="latin-1",
                           expected="MovieID::Title::Genres (genres '|'-separated), latin-1")
     require_complete(item, item_path, "3 '::'-separated fields (MovieID::Title::Genres)", header=False)
     items = pd.DataFrame({"item": item["item"].str.strip(),
-                          "year": pd.to_numeric(item["title"].str.extract(r"\((\d{4})\)\s*$")[0], errors="coerce"),
+                          "year": _title_year(item["title"]),
                           "genres": [tuple(g for g in s.split("|") if g) for s in item["genres"].tolist()]})
     user = read_delimited(user_path, "::", ["user", "gender", "age", "occupation", "zip"], header=False,
                           encoding="latin-1", expected="UserID::Gender::Age::Occupation::Zip-code")
@@ -134,7 +140,7 @@ def read_grouplens_1m(folder: Path, occupations: list[str]) -> tuple[pd.DataFram
                           "age": numeric_column(user, "age", user_path, header=False, integer=True),
                           "gender": user["gender"].str.strip(),
                           "occupation": [occupations[c] for c in codes.tolist()]})
-    return ratings, items, users, notes
+    return ratings, items, users, data_path, notes
 
 
 # ---------------------------------------------------------------- encoding
@@ -200,6 +206,6 @@ def load(card: DatasetCard, folder: Path, how: str, options: dict) -> Interactio
         ratings, items, users = read_grouplens_100k(base, list(card.features["item"]["genres"]))
         files = {"ratings": base / "u.data", "item": base / "u.item", "user": base / "u.user"}
     else:
-        ratings, items, users, notes = read_grouplens_1m(base, list(card.features["user"]["occupations"]))
-        files = {"ratings": ratings_file(base)[0], "item": base / "movies.dat", "user": base / "users.dat"}
+        ratings, items, users, data_path, notes = read_grouplens_1m(base, list(card.features["user"]["occupations"]))
+        files = {"ratings": data_path, "item": base / "movies.dat", "user": base / "users.dat"}
     return to_interactions(card, ratings, items, users, f"{fmt}:{how}:{base}", files, notes)

@@ -82,10 +82,10 @@ def core_filter(user: np.ndarray, item: np.ndarray, buy: np.ndarray, core: int, 
     return keep_buy | (~buy & np.isin(user, users) & np.isin(item, items))
 
 
-def causal_negatives(user: np.ndarray, item: np.ndarray, day: np.ndarray, buy: np.ndarray) -> np.ndarray:
+def causal_negatives(user: np.ndarray, item: np.ndarray, time: np.ndarray, buy: np.ndarray) -> np.ndarray:
     """For each click: True when the user bought the item nowhere earlier in the (day, row) order."""
     n = len(user)
-    order = np.lexsort((np.arange(n), day))
+    order = np.lexsort((np.arange(n), time))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     pair = pd.MultiIndex.from_arrays([user, item])
@@ -108,16 +108,15 @@ def read_rows(card: DatasetCard, folder: Path, options: dict[str, Any]) -> tuple
     keep = (action == PURCHASE) | (action == CLICK)
     seconds = day_seconds(log["time_stamp"].to_numpy(), path)  # every row's date is checked, kept or not
     user, item = log["user_id"].to_numpy()[keep], log["item_id"].to_numpy()[keep]
-    mmdd, buy = seconds[keep], action[keep] == PURCHASE
+    time, buy = seconds[keep], action[keep] == PURCHASE
     src_rows = np.flatnonzero(keep)
     core = int(options.get("core", 0))
     if core > 0:
         kept = core_filter(user, item, buy, core, int(options.get("core_rounds", 1)))
-        user, item, mmdd, buy, src_rows = user[kept], item[kept], mmdd[kept], buy[kept], src_rows[kept]
-    label_row = buy | causal_negatives(user, item, mmdd, buy)
-    user, item, mmdd, buy, src_rows = user[label_row], item[label_row], mmdd[label_row], buy[label_row], src_rows[label_row]
+        user, item, time, buy, src_rows = user[kept], item[kept], time[kept], buy[kept], src_rows[kept]
+    label_row = buy | causal_negatives(user, item, time, buy)
+    user, item, time, buy, src_rows = user[label_row], item[label_row], time[label_row], buy[label_row], src_rows[label_row]
     dropped = int(keep.sum() - len(user))
-    time = mmdd
     items = log.iloc[src_rows].drop_duplicates("item_id")
     item_table = pd.DataFrame({"item": items["item_id"].astype(str)})
     for col in ITEM_COLUMNS:  # float with NaN for an empty field -> "123" or "" (missing: no column)
@@ -135,12 +134,6 @@ def read_users(card: DatasetCard, folder: Path) -> Entities:
     require_columns(info, path, ["user_id"])
     mat, names = encode_table(info, card.features["user"], str(path))
     return Entities("user", info["user_id"].str.strip().to_numpy(dtype=str), mat, names, path)
-
-
-def read_entities(card: DatasetCard, folder: Path, options: dict[str, Any]) -> tuple[Entities, Entities]:
-    """TMall has no item file: item content comes from the log, so this reads the log too."""
-    rows, items = read_rows(card, folder, options)
-    return read_users(card, folder), _item_entities(card, items, rows.path)
 
 
 def _item_entities(card: DatasetCard, items: pd.DataFrame, path: Path | str) -> Entities:

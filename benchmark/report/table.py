@@ -10,6 +10,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey
+from benchmark.registry import OWN_DIST
 from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
 
@@ -121,7 +122,6 @@ class Table:
         return out
 
 
-OWN = "promo-bench "  # built-in methods' origin prefix: only other sources are named in a caption
 MULTI = "stages"  # Table.subset of a table whose columns span several subsets
 
 
@@ -238,7 +238,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
         improvement.append(imp)
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes, dict(names or {}), title,
-                 {k.method: rows[k].origin for k in keys if rows[k].origin and not rows[k].origin.startswith(OWN)})
+                 {k.method: rows[k].origin for k in keys  # built-ins' origin is "promo-bench <version>"
+                  if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST})
 
 
 def fmt(value: float, digits: int) -> str:
