@@ -1,5 +1,6 @@
 """Fitted-method cache: pretrained backbones are trained once per (method, version, options, budget,
-split, seed) and shared by every trial that needs them, in memory within a run and on disk across runs.
+split, content features, harness code, seed) and shared by every trial that needs them, in memory within a
+run and on disk across runs.
 
 Options include anything that changes a backbone's training data (``audit_leak``), so a leaky
 backbone never serves a clean trial.
@@ -16,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from benchmark.config import sha256_json
+from benchmark.identity import harness_hash
 from benchmark.method import Method
 
 MEMORY_SLOTS = 16
@@ -27,15 +29,17 @@ class FittedCache:
         self._memory: OrderedDict[str, tuple[Method, dict[str, Any]]] = OrderedDict()
 
     @staticmethod
-    def key(cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, seed: int) -> str:
+    def key(cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, seed: int,
+            features: str = "") -> str:
         return sha256_json({"method": cls.name, "version": cls.version, "options": options, "budget": budget,
-                            "split_hash": split_hash, "seed": seed})
+                            "split_hash": split_hash, "seed": seed, "features": features, "harness": harness_hash(),
+                            "module": cls.__module__})
 
     def get_or_fit(self, cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, dataset: str,
                    seed: int, device: torch.device, make: Callable[[], tuple[Method, Any]],
-                   fit: Callable[[Method], dict[str, Any]]) -> tuple[Method, dict[str, Any]]:
+                   fit: Callable[[Method], dict[str, Any]], features: str = "") -> tuple[Method, dict[str, Any]]:
         """``make()`` builds (instance, its training data); ``fit(instance)`` trains it on a cache miss."""
-        key = self.key(cls, options, budget, split_hash, seed)
+        key = self.key(cls, options, budget, split_hash, seed, features)
         mem_key = f"{key}@{device}"
         if mem_key in self._memory:
             self._memory.move_to_end(mem_key)

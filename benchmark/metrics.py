@@ -52,10 +52,15 @@ def all_metrics(s: np.ndarray, e: np.ndarray) -> dict[str, np.ndarray]:
     return {m: metric_from_counts(m, s, e) for m in METRICS}
 
 
-def summarise(per_event: dict[str, np.ndarray], cold: np.ndarray) -> dict[str, dict[str, float | None]]:
-    """Means per subset (all / cold targets / warm targets), plus event counts; None for an empty subset."""
+def summarise(per_event: dict[str, np.ndarray], cold: np.ndarray,
+              tail: np.ndarray | None = None) -> dict[str, dict[str, float | None]]:
+    """Means per subset (all / cold targets / warm targets, and with ``tail`` the whole-training-period
+    flag's tail targets), plus event counts; None for an empty subset."""
     out: dict[str, dict[str, float | None]] = {}
-    for subset, sel in (("all", np.ones_like(cold, dtype=bool)), ("cold", cold), ("warm", ~cold)):
+    subsets = [("all", np.ones_like(cold, dtype=bool)), ("cold", cold), ("warm", ~cold)]
+    if tail is not None:
+        subsets.append(("tail", np.asarray(tail, dtype=bool)))
+    for subset, sel in subsets:
         out[subset] = {m: float(v[sel].mean()) if sel.any() else None for m, v in per_event.items()}
         out[subset]["n_events"] = int(sel.sum())
     return out

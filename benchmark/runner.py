@@ -152,7 +152,8 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                 for seed in range(seeds):
                     spec = TrialSpec(method=name, method_version=cls.version, origin=origin, options=options,
                                      variant=variant_label(changed), budget=budget, dataset=inter.label_name,
-                                     protocol=protocol, split_hash=split.hash, seed=seed, changed=changed)
+                                     protocol=protocol, split_hash=split.hash, seed=seed, changed=changed,
+                                     features=inter.features_hash())
                     out.append(Planned(spec, cls, split, inter))
     return out
 

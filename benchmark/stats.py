@@ -16,6 +16,10 @@ TESTS = ("t", "wilcoxon", "permutation")
 N_RESAMPLES = 10_000
 BOOTSTRAP_RESAMPLES = 2_000
 SEED = 0
+# Per-event differences at most this large are ties: seed means of identical per-seed vectors can differ by
+# float rounding (~1e-16), which must never count as a win or feed a test. Metrics here lie in [0, 1] (or are
+# log-losses of order 1), so 1e-9 is far below any real difference of one event.
+TIE_TOLERANCE = 1e-9
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -95,6 +99,7 @@ class Comparison:
     p: float
     min_p: float
     testable: bool  # False when the test cannot reach alpha with these events
+    identical: bool = False  # every per-event difference is a tie: nothing to test
     p_holm: float | None = None
     significant: bool = False
 
@@ -108,6 +113,8 @@ def compare(a_name: str, b_name: str, metric: str, a: np.ndarray, b: np.ndarray,
     if a.shape != b.shape:
         raise ValueError(f"{a_name} and {b_name} have different numbers of events ({len(a)} vs {len(b)})")
     diff = a - b
+    diff[np.abs(diff) <= TIE_TOLERANCE] = 0.0  # rounding noise is a tie (TIE_TOLERANCE)
+    b = a - diff
     sign = 1.0 if higher_is_better else -1.0
     n_nonzero = int(np.count_nonzero(diff))
     mp = min_pvalue(test, n_nonzero)
@@ -118,7 +125,8 @@ def compare(a_name: str, b_name: str, metric: str, a: np.ndarray, b: np.ndarray,
         diff=float(diff.mean()), ci_low=lo, ci_high=hi,
         rel_improvement=float(100.0 * diff.mean() / mb) if mb != 0 else None,
         wins=int(np.sum(sign * diff > 0)), ties=int(np.sum(diff == 0)), losses=int(np.sum(sign * diff < 0)),
-        test=test, p=paired_pvalue(a, b, test), min_p=mp, testable=mp <= alpha)
+        test=test, p=paired_pvalue(a, b, test), min_p=mp, testable=mp <= alpha and n_nonzero > 0,
+        identical=n_nonzero == 0)
 
 
 def apply_holm(comparisons: list[Comparison], alpha: float = 0.05) -> None:

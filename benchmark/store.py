@@ -41,6 +41,27 @@ def _version_key(version: str) -> tuple:
     return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
 
 
+def _protocol_key(rec: dict[str, Any]) -> tuple[str, str]:
+    return rec["dataset"]["name"], rec["protocol"]["name"]
+
+
+def _protocol_version(rec: dict[str, Any]) -> str:
+    return str(rec["protocol"].get("split", {}).get("protocol_version", ""))
+
+
+def _row_of(rec: dict[str, Any]) -> tuple:
+    """What makes two records one table row (their seeds are averaged)."""
+    m = rec["method"]
+    return (rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"].get("split_hash", ""), m["name"],
+            m.get("variant", ""), m.get("budget", ""), bool(rec.get("audit", False)))
+
+
+def _code_identity(rec: dict[str, Any]) -> tuple:
+    """The parts of a trial's identity besides its configuration: harness code, features, a plugin's code."""
+    ident = rec.get("identity", {})
+    return ident.get("harness"), ident.get("features"), ident.get("code")
+
+
 class ResultStore:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -79,25 +100,53 @@ class ResultStore:
                 raise BenchError(f"{path}: unreadable result record ({exc}); delete it to rerun its trial") from None
 
     def current_records(self, warn: bool = True) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """Records minus those superseded by a newer version of the same method: a report never averages the seeds
-        of two method versions (their trial ids differ, so both stay on disk). Superseded ones are named on stderr."""
+        """The records a report may use: a report never averages what different code or data produced.
+
+        Left out (and named on stderr): records of a superseded method version; records of a superseded protocol
+        version (a new split of the same data and protocol replaces the old one); and, within one table row
+        (dataset, protocol, split, method, options, budget), records whose code identity (harness code, content
+        features, a plugin's code) is not that of the row's newest record. Their trial ids differ, so all stay on
+        disk; rerun the row to bring it up to date."""
         records = list(self.records())
         newest: dict[str, Any] = {}
+        newest_protocol: dict[tuple[str, str], Any] = {}
         for _, rec in records:
             name, version = rec["method"]["name"], rec["method"].get("version", "")
             if name not in newest or _version_key(version) > _version_key(newest[name]):
                 newest[name] = version
-        stale: dict[tuple[str, str], int] = {}
+            pk = _protocol_key(rec)
+            pv = _protocol_version(rec)
+            if pk not in newest_protocol or _version_key(pv) > _version_key(newest_protocol[pk]):
+                newest_protocol[pk] = pv
+        kept: list[tuple[Path, dict[str, Any]]] = []
+        stale: dict[str, int] = {}
         for path, rec in records:
             name, version = rec["method"]["name"], rec["method"].get("version", "")
-            if version == newest[name]:
+            pk, pv = _protocol_key(rec), _protocol_version(rec)
+            if version != newest[name]:
+                label = f"{name} v{version} (current v{newest[name]})"
+            elif pv != newest_protocol[pk]:
+                label = f"{pk[0]}/{pk[1]} protocol v{pv} (current v{newest_protocol[pk]})"
+            else:
+                kept.append((path, rec))
+                continue
+            stale[label] = stale.get(label, 0) + 1
+        latest: dict[tuple, tuple[str, Any]] = {}  # row -> (finished, identity) of its newest record
+        for _, rec in kept:
+            row, ident = _row_of(rec), _code_identity(rec)
+            finished = str(rec.get("finished", ""))
+            if row not in latest or finished > latest[row][0]:
+                latest[row] = (finished, ident)
+        for path, rec in kept:
+            row = _row_of(rec)
+            if _code_identity(rec) == latest[row][1]:
                 yield path, rec
             else:
-                stale[(name, version)] = stale.get((name, version), 0) + 1
+                label = f"{row[3]} on {row[0]}/{row[1]}: trials of older harness code or features"
+                stale[label] = stale.get(label, 0) + 1
         if warn and stale:
-            listed = ", ".join(f"{n} v{v} ({k} trials; current v{newest[n]})" for (n, v), k in sorted(stale.items()))
-            print(f"note: leaving out records of superseded method versions under {self.root}: {listed}",
-                  file=sys.stderr)
+            listed = ", ".join(f"{label} ({k} trials)" for label, k in sorted(stale.items()))
+            print(f"note: leaving out superseded records under {self.root}: {listed}", file=sys.stderr)
 
     def completed_ids(self) -> set[str]:
         return {rec["trial_id"] for _, rec in self.records() if rec.get("status") == "ok"}

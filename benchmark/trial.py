@@ -1,7 +1,9 @@
 """One trial: (method + options, dataset, protocol + split, seed) -> a result record.
 
-The trial id is the sha256 of canonical JSON of exactly those things plus the method version,
-so rerunning the same configuration finds its stored record and a changed one never collides.
+The trial id is the sha256 of canonical JSON of exactly those things plus the method version, the
+content features' hash, the harness code's hash (benchmark/identity.py) and, for a method that is not
+built in, its origin (a plugin's distribution and version, an included file's content hash), so rerunning
+the same configuration finds its stored record and anything that can change a number never collides.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
 from benchmark.fitted import FittedCache
+from benchmark.identity import harness_hash
 from benchmark.method import Method, TrialContext
 from benchmark.protocols import PROTOCOLS
 from benchmark.protocols.split import PARTS, Split
+from benchmark.registry import OWN_DIST
 from benchmark.tensors import TensorTable
 from benchmark.views import SplitViews
 
@@ -45,11 +49,18 @@ class TrialSpec:
     split_hash: str
     seed: int
     changed: dict[str, Any] = field(default_factory=dict)
+    features: str = ""  # the dataset's content-feature hash (Interactions.features_hash)
 
     def identity(self) -> dict[str, Any]:
+        # a built-in method's version is its identity; a plugin adds its distribution and version, an included
+        # file its content hash (not its path: moving the file changes no number)
+        code = "" if self.origin.split(" ")[0] == OWN_DIST else self.origin
+        if code.startswith("local "):
+            code = "local " + code.rsplit(" ", 1)[-1]
         return {"method": self.method, "config": {"options": self.options, "budget": self.budget},
                 "method_version": self.method_version, "dataset": self.dataset, "protocol": self.protocol,
-                "split_hash": self.split_hash, "seed": self.seed}
+                "split_hash": self.split_hash, "seed": self.seed, "features": self.features,
+                "harness": harness_hash(), "code": code}
 
     @property
     def trial_id(self) -> str:
@@ -180,7 +191,7 @@ class TrialEnvironment:
             return inst.fit(self.views.train(audit))
 
         inst, info = self.cache.get_or_fit(cls, options, budget, self.split.hash, self.inter.dataset, seed,
-                                           self.device, make, fit)
+                                           self.device, make, fit, features=self.inter.features_hash())
         inst.fitted_info = {k: v for k, v in info.items() if k not in ("train_loss", "loss_parts")}
         return inst, info
 
@@ -191,17 +202,16 @@ def _evaluate_sampled(method: Method, env: TrialEnvironment, split: Split, part:
     events = env.views.events(part, audit)
     s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
     per_event = M.all_metrics(s, e)
-    if scores is not None:  # for the score-distribution plot; candidates' cold flags as of the split
-        is_cold = split.part("item")["is_cold"]
-        vectors.update({f"{part}.scores": scores.astype(np.float32),
-                        f"{part}.cand_cold": is_cold[events.numpy("cand")],
+    if scores is not None:  # for the score-distribution plot; candidates' causal cold flags at the event
+        vectors.update({f"{part}.scores": scores.astype(np.float32), f"{part}.cand_cold": events.numpy("cand_cold"),
                         f"{part}.cand_mask": events.numpy("cand_mask")})
     cold = events.numpy("cold").astype(bool)
+    tail = events.numpy("tail").astype(bool)
     vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
                     f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
-                    f"{part}.cold": cold})
+                    f"{part}.cold": cold, f"{part}.tail": tail})
     vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
-    return M.summarise(per_event, cold)
+    return M.summarise(per_event, cold, tail)
 
 
 def _evaluate_full(method: Method, env: TrialEnvironment, part: str, vectors: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -233,6 +243,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record: dict[str, Any] = {
         "trial_id": spec.trial_id, "status": "running", "seed": spec.seed, "started": started, "audit": audit,
+        "identity": spec.identity(),
         "method": {"name": spec.method, "version": spec.method_version, "origin": spec.origin,
                    "options": spec.options, "changed": spec.changed, "variant": spec.variant, "budget": spec.budget},
         "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),

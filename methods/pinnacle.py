@@ -1,11 +1,15 @@
 """PROMO's ``pinnacle = scored`` feedback: the paper's top-k by value, as promo-spec section 2 proposes.
 
 For an item at time t: its top-k positive users by feedback value (ties broken by recency) among
-training rows strictly before t. An item with none borrows them from its nearest warm items
-(cosine similarity of the frozen backbone's item vectors), again only from rows before t.
+training rows strictly before t. An item with none borrows them from its nearest items that are warm
+*at t* (at least tau training positives strictly before t; cosine similarity of the frozen backbone's
+item vectors), again only from rows before t. Whether a neighbour is warm is decided per query time,
+so no later row decides who lends feedback.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -14,6 +18,7 @@ from benchmark.protocols.windows import CausalIndex
 from benchmark.tensors import TensorTable
 
 MAX_LEVELS = 20
+SHORTLIST = 50  # most similar items considered per item; the first ``neighbours`` warm at the query time lend
 
 
 def first_valid(values: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -23,8 +28,8 @@ def first_valid(values: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarra
 
 
 class ScoredPinnacle:
-    def __init__(self, train: TensorTable, item_vectors: torch.Tensor, item_is_cold: np.ndarray, k: int,
-                 neighbours: int = 10) -> None:
+    def __init__(self, train: TensorTable, item_vectors: torch.Tensor, warm_at: Callable[[np.ndarray, np.ndarray],
+                 np.ndarray], k: int, neighbours: int = 10) -> None:
         user, item = train.numpy("user"), train.numpy("item")
         value, label = train.numpy("value"), train.numpy("label")
         pos, time = train.numpy("pos"), train.numpy("time")
@@ -33,16 +38,14 @@ class ScoredPinnacle:
         if len(self.levels) > MAX_LEVELS:
             raise ValueError(f"pinnacle=scored needs a discrete feedback value (such as a rating); this dataset's "
                              f"positives have {len(self.levels)} distinct values")
-        n_items = len(item_is_cold)
-        self.k = k
+        n_items = len(item_vectors)
+        self.k, self.n_neighbours, self.warm_at = k, neighbours, warm_at
         self.tiers = [CausalIndex(item[sel], user[sel], pos[sel], time[sel], n_items)
                       for sel in (positive & (value == lv) for lv in self.levels)]
-        warm = np.flatnonzero(~item_is_cold)
         vecs = torch.nn.functional.normalize(item_vectors.detach().float().cpu(), dim=1)
-        sim = vecs @ vecs[torch.as_tensor(warm)].T
-        sim[torch.as_tensor(warm), torch.arange(len(warm))] = -2.0  # never one's own neighbour
-        top = torch.topk(sim, min(neighbours, len(warm)), dim=1).indices.numpy()
-        self.neighbours = warm[top]  # (n_items, neighbours), most similar first
+        sim = vecs @ vecs.T
+        sim.fill_diagonal_(-2.0)  # never one's own neighbour
+        self.shortlist = torch.topk(sim, min(SHORTLIST, n_items - 1), dim=1).indices.numpy()  # most similar first
 
     def direct(self, items: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Highest value tier first, latest first within a tier; at most k users."""
@@ -59,10 +62,13 @@ class ScoredPinnacle:
         times = np.asarray(times).ravel()
         vals, mask = self.direct(items, times)
         empty = np.flatnonzero(~mask.any(1))
-        if len(empty):
-            nb = self.neighbours[items[empty]]
+        if len(empty) and self.shortlist.shape[1]:
+            short = self.shortlist[items[empty]]  # (E, S)
+            warm = self.warm_at(short, times[empty][:, None])  # warm as of each query's time
+            nb, nb_ok = first_valid(short, warm, self.n_neighbours)
             n = nb.shape[1]
             bv, bm = self.direct(nb.ravel(), np.repeat(times[empty], n))
+            bm &= nb_ok.ravel()[:, None]  # a neighbour not warm at the query time lends nothing
             bv, bm = first_valid(bv.reshape(len(empty), n * self.k), bm.reshape(len(empty), n * self.k), self.k)
             vals[empty], mask[empty] = bv, bm
         return vals, mask, len(empty)

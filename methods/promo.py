@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +19,7 @@ from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.dssm_sasrec import DSSMSASRec
 from methods.pinnacle import ScoredPinnacle
+from methods.popularity import CausalPopularity
 
 LOG2 = math.log(2.0)
 
@@ -130,9 +132,17 @@ class PromptNet(nn.Module):
         return self.fuse(torch.cat([v, P, t], dim=-1))
 
 
+def split_tau(data: TrainData) -> int:
+    """The split's cold threshold (``loo``'s tau): PROMO's L_pape and pinnacle warm set read it."""
+    tau = data.meta.get("params", {}).get("tau")
+    if tau is None:
+        raise ValueError("promo: this split has no cold threshold tau (PROMO runs on loo-like protocols)")
+    return int(tau)
+
+
 class Promo(Method):
     name = "promo"
-    version = "1"
+    version = "2"  # 2: L_pape's and the scored pinnacle's cold/warm flags are causal (as of each row's time)
     requires = frozenset({"history", "feedback", "item_features", "user_features"})
     prompt_input: ClassVar[str] = "feedback"
     network: ClassVar[str] = "item"
@@ -158,7 +168,10 @@ class Promo(Method):
         with torch.no_grad():  # the backbone is frozen: its user and item vectors are fixed
             U = self.backbone.user_vectors(train["user"], self.backbone.history_vectors(train["hist"], train["hist_mask"]))
             self.V = self.backbone.item_vectors(torch.arange(data.n_items, device=self.device))
-        self.item_feats, self.is_cold = data.item_features, data.item_is_cold
+        self.item_feats = data.item_features
+        # cold as of each row's time: fewer than tau training positives strictly before it (promo-spec 11.9)
+        self.pop, self.tau = CausalPopularity(data), split_tau(data)
+        row_cold = self.pop.counts(train["item"].long(), train["time"]) < self.tau
         d = self.V.shape[1]
         self.net = PromptNet(data.n_users, data.n_items, data.item_features.shape[1], d, o["hidden"],
                              o["activation"], self.prompt_input, self.network).to(self.device)
@@ -166,7 +179,7 @@ class Promo(Method):
         fbp, fbp_mask = train["fb_pos"], train["fb_pos_mask"]
         n_pseudo = 0
         if o.get("pinnacle") == "scored":
-            self.pinnacle = ScoredPinnacle(train, self.V, data.item_is_cold.cpu().numpy(), fbp.shape[1])
+            self.pinnacle = ScoredPinnacle(train, self.V, self._warm_at, fbp.shape[1])
             v, m, n_pseudo = self.pinnacle.windows(train.numpy("item"), train.numpy("time"))
             fbp, fbp_mask = torch.from_numpy(v).long().to(self.device), torch.from_numpy(m).to(self.device)
         use_pfpe = self.prompt_input == "feedback" and o.get("lambda1", 0.0) > 0
@@ -183,7 +196,7 @@ class Promo(Method):
             rec = F.binary_cross_entropy_with_logits(logits, y)
             l_pfpe = (pfpe_fn(P, N, fbp_mask[idx].sum(1).float(), train["fb_neg_mask"][idx].sum(1).float())
                       if use_pfpe else zero)
-            l_pape = pape(logits, y, self.is_cold[i])
+            l_pape = pape(logits, y, row_cold[idx])
             loss = rec + o.get("lambda1", 0.0) * l_pfpe + o["lambda2"] * l_pape
             return loss, {"rec": rec, "pfpe": l_pfpe, "pape": l_pape}
 
@@ -192,6 +205,12 @@ class Promo(Method):
         return {**info, "n_train_rows_pseudo_pinnacle": n_pseudo,
                 "trainable_parameters": sum(p.numel() for p in self.net.parameters()),
                 "backbone": self.backbone.fitted_info, "sasrec": self.backbone.sasrec.fitted_info}
+
+    def _warm_at(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Items with at least tau training positives strictly before ``times`` (broadcast against ``items``)."""
+        it = torch.from_numpy(np.ascontiguousarray(items, dtype=np.int64)).to(self.device)
+        tt = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(times, items.shape), dtype=np.int64)).to(self.device)
+        return (self.pop.counts(it, tt) >= self.tau).cpu().numpy()
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.net.eval()

@@ -55,35 +55,77 @@ def _naive_window(keys_col, vals_col, times_col, pos_col, key, t, k):
     return vals_col[sel].tolist()
 
 
+def _validation_rows(inter):
+    """Every user's validation event (second-to-last positive in the total order) as (user, item, time, pos)."""
+    u, i, t, y = _total_order(inter)
+    rows = []
+    for user in range(inter.n_users):
+        positives = np.flatnonzero((u == user) & (y == 1))
+        if len(positives) >= 3:
+            rows.append(positives[-2])
+    rows = np.array(sorted(rows))
+    return u[rows], i[rows], t[rows], rows
+
+
 def test_windows_are_strictly_before_the_event_and_match_a_naive_build(built):
+    """Training rows and validation events read training rows; test events also read every validation event."""
     inter, split = built
     tr = split.part("train")
-    posm = tr["label"] == 1
-    negm = ~posm
+    vu, vi, vt, vp = _validation_rows(inter)
     L, k = PARAMS["history_len"], PARAMS["feedback_len"]
 
-    def check(hist, hist_mask, fbp, fbp_mask, fbn, fbn_mask, user, item, t):
-        assert hist[hist_mask].tolist() == _naive_window(tr["user"][posm], tr["item"][posm], tr["time"][posm],
-                                                         tr["pos"][posm], user, t, L)
-        assert fbp[fbp_mask].tolist() == _naive_window(tr["item"][posm], tr["user"][posm], tr["time"][posm],
-                                                       tr["pos"][posm], item, t, k)
+    def columns(with_valid):
+        posm = tr["label"] == 1
+        cols = {"user": tr["user"][posm], "item": tr["item"][posm], "time": tr["time"][posm], "pos": tr["pos"][posm]}
+        if with_valid:
+            cols = {"user": np.r_[cols["user"], vu], "item": np.r_[cols["item"], vi], "time": np.r_[cols["time"], vt],
+                    "pos": np.r_[cols["pos"], vp]}
+        return cols
+
+    negm = tr["label"] == 0
+
+    def check(c, hist, hist_mask, fbp, fbp_mask, fbn, fbn_mask, user, item, t):
+        assert hist[hist_mask].tolist() == _naive_window(c["user"], c["item"], c["time"], c["pos"], user, t, L)
+        assert fbp[fbp_mask].tolist() == _naive_window(c["item"], c["user"], c["time"], c["pos"], item, t, k)
         assert fbn[fbn_mask].tolist() == _naive_window(tr["item"][negm], tr["user"][negm], tr["time"][negm],
                                                        tr["pos"][negm], item, t, k)
         # left padding: valid entries are a suffix
         for m in (hist_mask, fbp_mask, fbn_mask):
             assert not np.any(m[:-1] & ~m[1:])
 
+    plain = columns(False)
     for r in range(0, len(tr["user"]), 7):
-        check(tr["hist"][r], tr["hist_mask"][r], tr["fb_pos"][r], tr["fb_pos_mask"][r], tr["fb_neg"][r],
+        check(plain, tr["hist"][r], tr["hist_mask"][r], tr["fb_pos"][r], tr["fb_pos_mask"][r], tr["fb_neg"][r],
               tr["fb_neg_mask"][r], tr["user"][r], tr["item"][r], tr["time"][r])
     for part in ("valid", "test"):
         ev = split.part(part)
+        c = columns(part == "test")
         for e in range(len(ev["user"])):
-            for c in range(ev["cand"].shape[1]):
-                if not ev["cand_mask"][e, c]:
+            for j in range(ev["cand"].shape[1]):
+                if not ev["cand_mask"][e, j]:
                     continue
-                check(ev["hist"][e], ev["hist_mask"][e], ev["fb_pos"][e, c], ev["fb_pos_mask"][e, c],
-                      ev["fb_neg"][e, c], ev["fb_neg_mask"][e, c], ev["user"][e], ev["cand"][e, c], ev["time"][e])
+                check(c, ev["hist"][e], ev["hist_mask"][e], ev["fb_pos"][e, j], ev["fb_pos_mask"][e, j],
+                      ev["fb_neg"][e, j], ev["fb_neg_mask"][e, j], ev["user"][e], ev["cand"][e, j], ev["time"][e])
+
+
+def test_test_context_holds_validation_events_only_when_asked_and_never_in_training(built):
+    inter, split = built
+    vu, vi, vt, vp = _validation_rows(inter)
+    assert not set(vp.tolist()) & set(split.part("train")["pos"].tolist())
+    assert split.meta["test_context"] == "train+valid"
+    te = split.part("test")
+    own = {int(a): (int(b), int(c)) for a, b, c in zip(vu, vi, vt)}
+    holds = [bool(np.any((te["hist"][e] == own[int(te["user"][e])][0]) & te["hist_mask"][e]))
+             for e in range(len(te["user"]))]
+    earlier = [own[int(te["user"][e])][1] < te["time"][e] for e in range(len(te["user"]))]
+    assert sum(holds) > 0 and all(h <= e for h, e in zip(holds, earlier))
+    assert split.meta["parts"]["test"]["n_histories_with_own_valid_item"] == sum(holds)
+    off = loo.build(inter, dict(PARAMS, test_context_valid=False))
+    assert off.meta["test_context"] == "train"
+    # the synthetic log repeats (user, item) pairs, so an earlier training row can hold the item too
+    assert off.meta["parts"]["test"]["n_histories_with_own_valid_item"] < sum(holds)
+    for name in ("train/hist", "train/fb_pos", "valid/hist", "valid/fb_pos"):
+        np.testing.assert_array_equal(off.arrays[name], split.arrays[name])
 
 
 def test_no_window_contains_the_current_interaction(built):
@@ -116,15 +158,18 @@ def test_tau_counts_training_rows_only():
 def test_candidates_exclude_user_positives_and_exist_at_event_time(built):
     inter, split = built
     pos_sets = {u: set(inter.item[(inter.user == u) & (inter.label == 1)].tolist()) for u in range(inter.n_users)}
-    first = split.part("item")["first_train_time"]
-    for part in ("valid", "test"):
+    first = split.part("item")["first_train_time"].copy()
+    _, vi, vt, _ = _validation_rows(inter)
+    first_test = first.copy()
+    np.minimum.at(first_test, vi, vt)  # the test context also holds the validation events
+    for part, f in (("valid", first), ("test", first_test)):
         ev = split.part(part)
         for e in range(len(ev["user"])):
             negs = ev["cand"][e, 1:][ev["cand_mask"][e, 1:]]
             assert ev["cand"][e, 0] == ev["item"][e]
             assert not (set(negs.tolist()) & pos_sets[int(ev["user"][e])])
             assert len(set(negs.tolist())) == len(negs)
-            assert np.all(first[negs] < ev["time"][e])
+            assert np.all(f[ev["cand"][e][ev["cand_mask"][e]]] < ev["time"][e]), "the positive or a negative is new"
 
 
 def test_candidates_all_option_draws_from_every_item():
@@ -139,7 +184,8 @@ def test_split_hash_is_stable_and_changes_with_every_parameter():
     h0 = loo.split_hash(inter.canonical_hash(), PARAMS)
     assert h0 == loo.split_hash(synthetic().canonical_hash(), dict(PARAMS))
     assert loo.build(inter, PARAMS).hash == h0
-    changes = {"tau": 6, "n_negatives": 9, "candidates": "all", "history_len": 7, "feedback_len": 4, "split_seed": 1}
+    changes = {"tau": 6, "n_negatives": 9, "candidates": "all", "history_len": 7, "feedback_len": 4,
+               "test_context_valid": False, "min_prior_positives": 3, "split_seed": 1}
     assert set(changes) == set(loo.DEFAULTS)
     hashes = {loo.split_hash(inter.canonical_hash(), dict(PARAMS, **{k: v})) for k, v in changes.items()}
     assert h0 not in hashes and len(hashes) == len(changes)

@@ -52,7 +52,11 @@ def random_hr(env) -> float:
 def test_new_rows_train_and_beat_random(env, random_hr, name):
     m = _run(env, name)["metrics"]["test"]
     assert m["all"]["hr@10"] > random_hr + MARGIN.get(name, 0.15), (name, m["all"], random_hr)
-    assert m["cold"]["n_events"] > 0 and m["cold"]["hr@10"] >= 0.0
+    # the cold and warm subsets partition the events: their counts and weighted means give the "all" row
+    n_cold, n_warm = m["cold"]["n_events"], m["warm"]["n_events"]
+    assert n_cold == env.split.meta["parts"]["test"]["n_cold_targets"] and n_cold + n_warm == m["all"]["n_events"]
+    pooled = (n_cold * m["cold"]["hr@10"] + n_warm * m["warm"]["hr@10"]) / (n_cold + n_warm)
+    assert pooled == pytest.approx(m["all"]["hr@10"], abs=1e-12)
 
 
 def test_causal_popularity_counts_training_positives_strictly_before_t():

@@ -13,6 +13,7 @@ from benchmark.registry import get_method
 from benchmark.trial import TrialEnvironment, run_trial
 from benchmark.views import SplitViews
 from methods.pinnacle import ScoredPinnacle
+from methods.popularity import CausalPopularity
 from methods.promo import PromptNet, generator_size, pape, pfpe_l1, pfpe_released
 from tests.conftest import synthetic
 from tests.test_trials import spec_for
@@ -130,8 +131,14 @@ def test_scored_pinnacle_takes_top_values_before_t_and_borrows_for_empty_items(d
     train = views.train().train
     tr = split.part("train")
     vecs = torch.randn(inter.n_items, 8, generator=torch.Generator().manual_seed(0))
-    cold = split.part("item")["is_cold"]
-    pin = ScoredPinnacle(train, vecs, cold, k=3)
+    pop, tau = CausalPopularity(views.train()), split.meta["params"]["tau"]
+
+    def warm_at(items, times):
+        t = np.broadcast_to(times, items.shape)
+        return (pop.counts(torch.from_numpy(np.ascontiguousarray(items)).long(),
+                           torch.from_numpy(np.ascontiguousarray(t)).long()) >= tau).numpy()
+
+    pin = ScoredPinnacle(train, vecs, warm_at, k=3)
     assert pin.levels == [5.0, 4.0]
     items = tr["item"][::5]
     times = tr["time"][::5]
@@ -142,9 +149,13 @@ def test_scored_pinnacle_takes_top_values_before_t_and_borrows_for_empty_items(d
         assert sorted(direct_vals[r][direct_mask[r]].tolist()) == expected
         if expected:
             assert sorted(vals[r][mask[r]].tolist()) == expected
-        else:  # borrowed from the nearest warm items, still strictly before t
+        else:  # borrowed from the nearest items warm *at t*, still strictly before t
+            short = pin.shortlist[items[r]]
+            donors = short[warm_at(short, np.full(len(short), times[r]))][:10]
+            # no donor may be warm only through rows at or after t (the whole-period flag would allow it)
+            for d in donors:
+                assert ((tr["item"] == d) & (tr["time"] < times[r]) & (tr["label"] == 1)).sum() >= tau
             for user in vals[r][mask[r]].tolist():
-                donors = pin.neighbours[items[r]]
                 assert np.any(np.isin(tr["item"], donors) & (tr["user"] == user) & (tr["time"] < times[r])
                               & (tr["label"] == 1))
     assert n_pseudo == int((~direct_mask.any(1)).sum())
@@ -205,8 +216,11 @@ def test_ablations_run(data, name):
     inter, split = data
     rec, vec = run_trial(spec_for(name, split), get_method(name), split, inter, torch.device("cpu"), env=_env(data))
     assert rec["status"] == "ok", rec.get("traceback")
-    assert rec["fit"]["loss_parts"]["pfpe"][0] == (0.0 if name in ("promo-i", "promo-f", "promo-if") else
-                                                   rec["fit"]["loss_parts"]["pfpe"][0])
+    pfpe = rec["fit"]["loss_parts"]["pfpe"][0]
+    if name in ("promo-i", "promo-f", "promo-if"):  # no feedback input: no L_pfpe
+        assert pfpe == 0.0
+    else:  # promo-m and promo-t keep the feedback and L_pfpe (log 2 per dimension at most for empty lists)
+        assert pfpe > 0.0
 
 
 def test_scored_pinnacle_and_l1_options_run(data):

@@ -228,7 +228,7 @@ def test_superseded_method_versions_never_mix_into_a_row(tmp_path, capsys):
     bpr = [row for key, row in groups.items() if key.method == "bpr-mf"]
     assert len(bpr) == 1 and sorted(bpr[0].seeds) == [0, 1, 2]
     frame, _ = collect(store)
-    assert "bpr-mf v0 (3 trials; current v1)" in capsys.readouterr().err
+    assert "bpr-mf v0 (current v1) (3 trials)" in capsys.readouterr().err
     assert frame[(frame.method == "bpr-mf") & (frame.metric == "hr@10")]["value"].min() > 0.5
 
 
@@ -238,3 +238,36 @@ def test_full_ranking_tables_offer_only_the_stored_metrics():
     assert profile("cold").available(["hr@5", "recall@20", "ndcg@10"]) == ["recall@20", "ndcg@10"]
     assert profile("loo").available(["hr@5", "recall@20"]) == ["hr@5", "recall@20"]  # any K from stored ranks
     assert profile("cold").unit == "users" and profile("loo").subset_noun == "targets"
+
+
+def test_identical_per_seed_vectors_are_ties_whatever_the_storage_order(tmp_path):
+    """Seed means are taken in seed order and rounding noise is a tie: two methods with the same per-seed
+    vectors are "identical", never a significant difference (issue 16: bpr-mf against content-knn once
+    printed a dagger with Holm p = 0.04 from ~1e-16 differences)."""
+    rng = np.random.default_rng(1)
+    n = 300
+    store = ResultStore(tmp_path / "results")
+    cold = rng.random(n) < 0.4
+    per_seed = [(np.zeros(n, dtype=np.int64), rng.integers(0, 40, n)) for _ in range(3)]  # tie groups: fractions
+    # trial ids (the store's order) list promo's seeds as 0, 1, 2 and the baseline's as 2, 1, 0
+    for method, ids in (("promo", ["a0", "a1", "a2"]), ("bpr-mf", ["z0", "y1", "x2"])):
+        for seed, (s, e) in enumerate(per_seed):
+            per = M.all_metrics(s, e)
+            vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": np.arange(n),
+                       "test.item": np.arange(n) + 100, **{f"test.{m}": v for m, v in per.items()}}
+            rec = {"trial_id": ids[seed], "status": "ok", "seed": seed, "audit": False,
+                   "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
+                   "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
+                   "metrics": {"test": M.summarise(per, cold)}}
+            store.write(rec, vectors)
+    (rows,) = rows_by_table(group_trials(store)).values()
+    assert all(r.seeds == [0, 1, 2] for r in rows.values())
+    table = build_table(rows, EventCache(store), split="test", subset="all",
+                        metrics=["hr@5", "hr@10", "ndcg@10", "mrr"], reference="promo")
+    assert table.comparisons and all(c.identical and not c.significant and c.diff == 0 for c in table.comparisons)
+    assert not any(cell.dagger or cell.ddagger for cell in table.cells.values())
+    assert any("identical on every one of the 300 events" in n for n in table.notes)
+    # and the tolerance alone, on a crafted 1e-16 difference
+    a = rng.random(n)
+    c = compare("ref", "base", "hr@10", a, a + np.where(rng.random(n) < 0.5, 1e-16, -1e-16))
+    assert c.identical and c.ties == n and c.p == 1.0 and not c.testable

@@ -81,11 +81,21 @@ def test_random_is_at_chance_level_and_popular_uses_training_rows(data):
     assert abs(rec["metrics"]["test"]["all"]["hr@10"] - 10 / n_cand) < 0.15
     from benchmark.views import SplitViews
 
-    pop = get_method("popular")({}, _ctx())
+    cls = get_method("popular")
+    pop = cls(cls.resolved_defaults("paper"), _ctx())
     pop.fit(SplitViews(split, inter, torch.device("cpu")).train())
     tr = split.part("train")
     expected = np.bincount(tr["item"][tr["label"] == 1], minlength=inter.n_items)
     np.testing.assert_array_equal(pop.counts.numpy(), expected)
+    # on loo an event is scored by the candidates' training positives strictly before its time
+    te = split.part("test")
+    got = pop.score({"user": torch.from_numpy(te["user"]), "time": torch.from_numpy(te["time"]),
+                     "cand": torch.from_numpy(te["cand"]), "cand_mask": torch.from_numpy(te["cand_mask"])}).numpy()
+    pos = tr["label"] == 1
+    for e in range(0, len(te["user"]), 3):
+        naive = [((tr["item"][pos] == c) & (tr["time"][pos] < te["time"][e])).sum() for c in te["cand"][e]]
+        np.testing.assert_array_equal(got[e], naive)
+    assert (got != expected[te["cand"]]).any(), "the fixture must tell causal from whole-period counts"
 
 
 def _ctx():

@@ -15,6 +15,7 @@ import numpy as np
 
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
+from benchmark.identity import protocol_code_hash
 from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 
@@ -44,7 +45,7 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
 
 
 def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
-    return identity_hash(NAME, VERSION, interactions_hash, params)
+    return identity_hash(NAME, VERSION, interactions_hash, params, protocol_code_hash(__file__))
 
 
 def _choose_cold(items: np.ndarray, first_time: np.ndarray, n_cold: int, by: str,

@@ -2,7 +2,10 @@
 
 Per user, the last positive is the test event and the one before it the validation event;
 training rows are the user's labelled rows strictly before the validation event in the total
-order. Every statistic (cold/warm status, item existence, windows) comes from training rows only.
+order. Every statistic (cold/warm status, item existence, windows) is causal: it reads training
+rows strictly before the time it is used for (and, at test, the validation events before it).
+Version 3 (docs/protocols.md): the cold flag counts positives before the event, the positive and
+the negatives obey one existence rule, and the test context holds the validation events.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import numpy as np
 
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
+from benchmark.identity import protocol_code_hash
 from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
+from benchmark.protocols import windows
 from benchmark.protocols.windows import CausalIndex
 
 NAME = "loo"
-VERSION = "2"  # bump when the split's semantics change: it is part of the split hash
+VERSION = "3"  # bump when the split's semantics change: it is part of the split hash
 EVALUATION = "sampled"  # each event ranks its positive against frozen sampled negatives
 IMPLICIT = False  # training rows carry explicit negatives (label 0)
 VALID_METRIC = "hr@10"  # early stopping, over all validation events
 PROVIDES = frozenset({"history", "feedback"})  # causal windows for every row and candidate
 DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "candidates": "existing", "history_len": 50,
-                            "feedback_len": 10, "split_seed": 0}
+                            "feedback_len": 10, "test_context_valid": True, "min_prior_positives": 0,
+                            "split_seed": 0}
 MIN_POSITIVES = 3  # users with fewer positives give all their rows to training and no event
 
 
@@ -35,12 +41,14 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
     for key in ("tau", "n_negatives", "history_len", "feedback_len"):
         if params[key] < 1:
             raise BenchError(f"loo protocol: {key} must be at least 1, got {params[key]}")
+    if params["min_prior_positives"] < 0:
+        raise BenchError(f"loo protocol: min_prior_positives must be at least 0, got {params['min_prior_positives']}")
     return params
 
 
 def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
     """Identity of a split: the canonical data, the protocol's name, parameters and code version, the seed."""
-    return identity_hash(NAME, VERSION, interactions_hash, params)
+    return identity_hash(NAME, VERSION, interactions_hash, params, protocol_code_hash(__file__, windows.__file__))
 
 
 def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.ndarray, times: np.ndarray,
@@ -117,11 +125,27 @@ def audit_windows(inter: Interactions, split: Split) -> dict[str, np.ndarray]:
     return out
 
 
+class _CountBefore:
+    """How many of the given (key, time) entries have this key and a time strictly before the query's: an item's
+    training positives before an event (the causal cold flag), a user's positives before a row (the sample filter)."""
+
+    def __init__(self, items: np.ndarray, times: np.ndarray) -> None:
+        self.span = np.int64(int(times.max()) + 2 if len(times) else 2)
+        self.keys = np.sort(items.astype(np.int64) * self.span + times.astype(np.int64))
+
+    def __call__(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
+        items = items.astype(np.int64)
+        t = np.broadcast_to(np.clip(times.astype(np.int64), 0, self.span - 1), items.shape)
+        return (np.searchsorted(self.keys, items * self.span + t, side="left")
+                - np.searchsorted(self.keys, items * self.span, side="left"))
+
+
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
     n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
     order = np.argsort(inter.time, kind="stable")  # total order: (time, original row)
     u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
     pos = np.arange(n_rows, dtype=np.int64)
+    tau = params["tau"]
 
     ppos = np.flatnonzero(y == 1)
     ppos = ppos[np.lexsort((ppos, u[ppos]))]  # positives grouped by user, in time order
@@ -133,59 +157,89 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     test_pos[has_event] = ppos[ends[has_event] - 1]
     valid_pos[has_event] = ppos[ends[has_event] - 2]
     cutoff = np.where(has_event, valid_pos, n_rows)
-    train = pos < cutoff[u]
+    context = pos < cutoff[u]  # the training period: every row a window or statistic may read
+    # the release's sample filter (promo-spec 7.2): a training *sample* needs that many earlier positives of its
+    # user; the filtered rows stay in the context (windows, existence, counts), as in the released offsets
+    # (counted strictly before the row's time, the release's tie rule: its offsets take the first of a tied group)
+    train = context & (_CountBefore(u[y == 1], t[y == 1])(u, t) >= params["min_prior_positives"])
 
-    tr_pos_rows = train & (y == 1)
-    item_train_pos = np.bincount(i[tr_pos_rows], minlength=n_items)
-    is_cold = item_train_pos < params["tau"]
-    first_time = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_time, i[train], t[train])
-    pool_order = np.argsort(first_time, kind="stable")
-    pool_first = first_time[pool_order]
+    ctx_pos, ctx_neg = context & (y == 1), context & (y == 0)
+    item_train_pos = np.bincount(i[ctx_pos], minlength=n_items)
+    tail = item_train_pos < tau  # the whole-training-period flag (version 2's "cold"): reads later rows
+    prior_count = _CountBefore(i[ctx_pos], t[ctx_pos])
+    valid_rows = np.zeros(n_rows, dtype=bool)
+    valid_rows[valid_pos[has_event]] = True
+    first_train = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_train, i[context], t[context])
+    # the test context: training rows plus every user's validation event (a real interaction before the test
+    # event that is not its label), as standard leave-one-out and the release feed it; never a training row
+    with_valid = params["test_context_valid"]
+    first_test = first_train.copy()
+    if with_valid:
+        np.minimum.at(first_test, i[valid_rows], t[valid_rows])
 
     user_pos: list[set[int]] = [set() for _ in range(n_users)]
     for uu, ii in zip(u[y == 1].tolist(), i[y == 1].tolist()):
         user_pos[uu].add(ii)
 
-    tr_neg_rows = train & (y == 0)
     ties = {"history": 0, "feedback_pos": 0, "feedback_neg": 0}
-    windows = _window_maker(u, i, t, pos, tr_pos_rows, tr_neg_rows, n_users, n_items, params, ties, inclusive=False)
+    windows = _window_maker(u, i, t, pos, ctx_pos, ctx_neg, n_users, n_items, params, ties, inclusive=False)
+    test_windows = (_window_maker(u, i, t, pos, ctx_pos | valid_rows, ctx_neg, n_users, n_items, params, ties,
+                                  inclusive=False) if with_valid else windows)
 
     arrays: dict[str, np.ndarray] = {
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
         "train/label": y[train].astype(np.int8), "train/time": t[train], "train/pos": pos[train],
         "train/value": inter.value[order][train],
-        "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": is_cold,
-        "item/first_train_time": first_time,
+        "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": tail,
+        "item/first_train_time": first_train,
     }
     arrays.update(windows("train", u[train], i[train], t[train], pos[train], (int(train.sum()),)))
 
     rng = np.random.default_rng(params["split_seed"])
-    event_users = np.flatnonzero(has_event)
+    existing = params["candidates"] == "existing"
     meta_parts: dict[str, Any] = {}
-    for part, part_pos in (("valid", valid_pos), ("test", test_pos)):
-        ep = part_pos[event_users]
+    for part, part_pos, first, make in (("valid", valid_pos, first_train, windows),
+                                        ("test", test_pos, first_test, test_windows)):
+        users = np.flatnonzero(has_event)
+        ep = part_pos[users]
+        # one existence rule for the positive and the negatives: a row in the part's context before the event
+        # (so no candidate's windows are empty and emptiness cannot point at the positive)
+        keep = first[i[ep]] < t[ep] if existing else np.ones(len(ep), dtype=bool)
+        users, ep = users[keep], ep[keep]
         items, times = i[ep], t[ep]
-        cand, cmask = _draw_candidates(rng, event_users, items, times, pool_order, pool_first, user_pos,
-                                       params["n_negatives"], params["candidates"] == "existing")
-        arrays.update({f"{part}/user": event_users.astype(np.int32), f"{part}/item": items.astype(np.int32),
-                       f"{part}/time": times, f"{part}/pos": ep, f"{part}/cold": is_cold[items],
+        pool_order = np.argsort(first, kind="stable")
+        cand, cmask = _draw_candidates(rng, users, items, times, pool_order, first[pool_order], user_pos,
+                                       params["n_negatives"], existing)
+        n_prior = prior_count(items, times)
+        cold = n_prior < tau
+        arrays.update({f"{part}/user": users.astype(np.int32), f"{part}/item": items.astype(np.int32),
+                       f"{part}/time": times, f"{part}/pos": ep, f"{part}/cold": cold, f"{part}/tail": tail[items],
+                       f"{part}/n_prior_pos": n_prior.astype(np.int64),
+                       f"{part}/cand_cold": (prior_count(cand, times[:, None]) < tau) & cmask,
                        f"{part}/cand": cand, f"{part}/cand_mask": cmask})
-        arrays.update(windows(part, event_users, cand, times, ep, cand.shape))
+        arrays.update(make(part, users, cand, times, ep, cand.shape))
         short = int((cmask.sum(axis=1) < params["n_negatives"] + 1).sum())
-        meta_parts[part] = {"n_events": len(ep), "n_cold_targets": int(is_cold[items].sum()),
-                            "cold_target_share": float(is_cold[items].mean()) if len(ep) else 0.0,
+        meta_parts[part] = {"n_events": len(ep), "n_events_positive_not_existing": int((~keep).sum()),
+                            "n_cold_targets": int(cold.sum()),
+                            "cold_target_share": float(cold.mean()) if len(ep) else 0.0,
+                            "n_tail_targets": int(tail[items].sum()),
                             "n_events_short_candidates": short,
                             "min_candidates": int(cmask.sum(axis=1).min()) if len(ep) else 0}
+    own_valid = i[valid_pos[arrays["test/user"]]]  # each test user's own validation item
+    meta_parts["test"]["n_histories_with_own_valid_item"] = int(
+        np.any((arrays["test/hist"] == own_valid[:, None]) & arrays["test/hist_mask"], axis=1).sum())
 
     meta = {
         "split_hash": split_hash(inter.canonical_hash(), params), "protocol": NAME, "protocol_version": VERSION,
         "dataset": inter.dataset, "params": params, "interactions_sha256": inter.canonical_hash(),
         "features_sha256": inter.features_hash(),
         "n_users": n_users, "n_items": n_items, "n_rows": n_rows, "n_train_rows": int(train.sum()),
-        "n_train_positives": int(tr_pos_rows.sum()), "n_users_with_events": int(has_event.sum()),
-        "n_dropped_rows": int(n_rows - train.sum() - 2 * has_event.sum()),
-        "tau": params["tau"], "n_cold_items": int(is_cold.sum()), "cold_item_share": float(is_cold.mean()),
+        "n_train_positives": int((train & (y == 1)).sum()), "n_users_with_events": int(has_event.sum()),
+        "n_context_rows": int(context.sum()), "n_context_rows_not_trained": int((context & ~train).sum()),
+        "n_dropped_rows": int(n_rows - context.sum() - 2 * has_event.sum()),
+        "test_context": "train+valid" if with_valid else "train",
+        "tau": tau, "n_cold_items": int(tail.sum()), "cold_item_share": float(tail.mean()),
         "tie_excluded_window_entries": ties, "parts": meta_parts,
     }
     assert set(meta_parts) == set(PARTS)

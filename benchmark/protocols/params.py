@@ -26,7 +26,13 @@ def merge(protocol: str, defaults: dict[str, Any], card: dict[str, Any], overrid
     return params
 
 
-def identity_hash(protocol: str, version: str, interactions_hash: str, params: dict[str, Any]) -> str:
+def identity_hash(protocol: str, version: str, interactions_hash: str, params: dict[str, Any], code: str = "") -> str:
+    """``code``: the hash of the protocol's code (benchmark/identity.py), so an edit of a split builder never
+    serves a split (or a trial) built by the old code; omitted from the hash when empty (plugin protocols that
+    do not pass it keep their hashes)."""
     rest = {k: v for k, v in params.items() if k != "split_seed"}
-    return sha256_json({"interactions": interactions_hash, "protocol": protocol, "version": version,
-                        "params": rest, "split_seed": params["split_seed"]})
+    ident = {"interactions": interactions_hash, "protocol": protocol, "version": version, "params": rest,
+             "split_seed": params["split_seed"]}
+    if code:
+        ident["code"] = code
+    return sha256_json(ident)

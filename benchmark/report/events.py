@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,22 @@ class RowEvents:
     seeds: list[int]
     paths: list[Path]
     origin: str = ""  # the method's distribution and version (or local file and hash) as recorded
+    commits: set = field(default_factory=set)  # (git commit, dirty flag) of each trial's code
+
+
+
+def provenance_notes(rows: list[RowEvents]) -> list[str]:
+    """Notes for rows whose seeds come from different commits, and one naming the rows made from a modified
+    working tree: same method version and harness code, but a reader should know which commit made a number."""
+    notes = []
+    for row in rows:
+        if len(row.commits) > 1:
+            named = ", ".join(sorted(f"{(c or 'unknown')[:10]}{' (dirty)' if d else ''}" for c, d in row.commits))
+            notes.append(f"{row.key.label}: its seeds come from different commits ({named})")
+    dirty = sorted({row.key.label for row in rows if any(d for _, d in row.commits)})
+    if dirty:
+        notes.append(f"made from a working tree with uncommitted changes: {', '.join(dirty)}")
+    return notes
 
 
 def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> dict[RowKey, RowEvents]:
@@ -61,6 +77,11 @@ def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = N
         row = groups.setdefault(key, RowEvents(key, [], [], rec["method"].get("origin", "")))
         row.seeds.append(int(rec["seed"]))
         row.paths.append(path)
+        env = rec.get("env", {})
+        row.commits.add((env.get("git_commit"), env.get("git_dirty")))
+    for row in groups.values():  # seed order, so seed means add up in the same order for every row
+        pairs = sorted(zip(row.seeds, row.paths))
+        row.seeds, row.paths = [s for s, _ in pairs], [p for _, p in pairs]
     return groups
 
 

@@ -138,23 +138,29 @@ def cold_vs_warm(rows: list[RowEvents], cache: EventCache, styles: Styles, split
 def score_distributions(rows: list[RowEvents], cache: EventCache, styles: Styles, split: str, title: str, out: Path,
                         stem: str) -> list[Path]:
     """Scores of cold-item positives against warm-item negatives (needs trials run with --save-scores)."""
-    with_scores = [r for r in rows if f"{split}.scores" in cache.vectors(r.paths[0])]
-    if not with_scores:
+    # per row, the lowest seed whose trial saved scores (rows' seeds are in seed order): scores of different
+    # seeds are different models and are never pooled; the panel title names the seed
+    chosen: list[tuple[RowEvents, int, Path]] = []
+    for r in rows:
+        found = next(((sd, p) for sd, p in zip(r.seeds, r.paths) if f"{split}.scores" in cache.vectors(p)), None)
+        if found is not None:
+            chosen.append((r, *found))
+    if not chosen:
         return []
-    ncols = min(4, len(with_scores))
-    nrows = -(-len(with_scores) // ncols)
+    ncols = min(4, len(chosen))
+    nrows = -(-len(chosen) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
-    for ax in axes.ravel()[len(with_scores):]:
+    for ax in axes.ravel()[len(chosen):]:
         ax.set_visible(False)
-    for ax, row in zip(axes.ravel(), with_scores):
-        v = cache.vectors(row.paths[0])  # the first seed: scores are not averaged across models
+    for ax, (row, seed, path) in zip(axes.ravel(), chosen):
+        v = cache.vectors(path)
         scores, cand_cold, mask = v[f"{split}.scores"], v[f"{split}.cand_cold"], v[f"{split}.cand_mask"]
         cold_pos = scores[:, 0][cand_cold[:, 0]]
         warm_neg = scores[:, 1:][~cand_cold[:, 1:] & mask[:, 1:]]
         bins = np.histogram_bin_edges(np.concatenate([cold_pos, warm_neg]), bins=40)
         ax.hist(warm_neg, bins=bins, density=True, alpha=0.6, color=OKABE_ITO[1], label="warm-item negatives")
         ax.hist(cold_pos, bins=bins, density=True, alpha=0.6, color=OKABE_ITO[0], label="cold-item positives")
-        ax.set_title(row.key.label, fontsize=9)
+        ax.set_title(f"{row.key.label} (seed {seed})", fontsize=9)
         ax.set_xlabel("score")
     for r in range(nrows):
         axes[r][0].set_ylabel("density")

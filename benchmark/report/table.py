@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey
+from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey, provenance_notes
 from benchmark.registry import OWN_DIST
 from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
@@ -211,8 +211,11 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                     by_col.setdefault(col, []).append(cmp)
         apply_holm(comparisons, alpha)
 
-    notes = [f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
+    notes = [f"{c.a} vs {c.b} on {c.metric}: identical on every one of the {c.n_events} events; not tested"
+             if c.identical else
+             f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
              f"(smallest possible p = {c.min_p:.3g}); not marked" for c in comparisons if not c.testable]
+    notes += provenance_notes([rows[k] for k in keys])
     improvement: list[float | None] = []
     for col, c in enumerate(columns):
         higher = c.metric not in LOWER_IS_BETTER
