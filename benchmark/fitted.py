@@ -8,8 +8,6 @@ backbone never serves a clean trial.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from benchmark.config import sha256_json
+from benchmark.files import atomic_write
 from benchmark.identity import harness_hash
 from benchmark.method import Method
 
@@ -54,14 +53,7 @@ class FittedCache:
         else:
             info = fit(inst)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-                os.close(fd)
-                try:
-                    torch.save({"state": inst.get_state(), "fit_info": info, "key": key}, tmp)
-                    os.replace(tmp, path)
-                finally:
-                    Path(tmp).unlink(missing_ok=True)
+                atomic_write(path, lambda fh: torch.save({"state": inst.get_state(), "fit_info": info, "key": key}, fh))
             info = {**info, "cache": "trained"}
         self._memory[mem_key] = (inst, info)
         while len(self._memory) > MEMORY_SLOTS:

@@ -18,7 +18,8 @@ from benchmark.errors import BenchError
 from benchmark.fitted import FittedCache
 from benchmark.method import Method
 from benchmark.protocols import PROTOCOLS, get_split
-from benchmark.protocols.split import Split, cache_root
+from benchmark.files import cache_root
+from benchmark.protocols.split import Split
 from benchmark.registry import get_method, registry
 from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial

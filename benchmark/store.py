@@ -11,29 +11,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.files import atomic_write
 
 SCHEMA_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _version_key(version: str) -> tuple:
@@ -86,10 +72,10 @@ class ResultStore:
         record = dict(record, schema_version=SCHEMA_VERSION)
         if vectors is not None:
             npz = path.with_suffix(".npz")
-            atomic_write_bytes(npz, lambda fh: np.savez_compressed(fh, **vectors))
+            atomic_write(npz, lambda fh: np.savez_compressed(fh, **vectors))
             record["vectors"] = npz.name
         text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False).encode("utf-8")
-        atomic_write_bytes(path, lambda fh: fh.write(text))
+        atomic_write(path, lambda fh: fh.write(text))
         return path
 
     def records(self) -> Iterator[tuple[Path, dict[str, Any]]]:

@@ -30,6 +30,7 @@ class Suite:
     budget: str = "paper"
     metrics: tuple[str, ...] = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
     subsets: tuple[str, ...] = ("all", "cold")  # one table each
+    notes: tuple[str, ...] = ()  # what a reader must know about the rows, printed with every table of the suite
 
     def label(self, method: str) -> str:
         return self.labels.get(method, method)
@@ -45,6 +46,8 @@ PAPER = Suite(
     labels={"dssm-sasrec": "Pre-train", "finetune": "Fine-tune", "cdn": "CDN", "dcn": "DCN", "deepfm": "DeepFM",
             "sasrec": "SASRec", "dssm": "DSSM", "dropoutnet": "DropoutNet", "cb2cf": "CB2CF", "metaemb": "MetaEmb",
             "ppr": "PPR", "plate": "PLATE", "promo": "PROMO"},
+    notes=("MetaEmb replaces the embedding of items with no training row only; on loo nearly every candidate has one, "
+           "so its row is its DeepFM backbone's up to those few items (docs/methods/metaemb.md)",),
 )
 
 

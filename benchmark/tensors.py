@@ -54,6 +54,3 @@ class TensorTable(Mapping[str, torch.Tensor]):
         order = base[torch.randperm(len(base), generator=generator).to(self.device)] if shuffle else base
         for start in range(0, len(order), batch_size):
             yield order[start:start + batch_size]
-
-    def rows(self, index: torch.Tensor, names: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
-        return {n: self[n][index] for n in (names or tuple(self._arrays))}

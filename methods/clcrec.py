@@ -19,7 +19,7 @@ from torch import nn
 
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
-from methods.coldstart import TableScorer, warm_mask
+from methods.coldstart import TableScorer, UserNegatives, warm_mask
 
 
 class CLCRecNet(nn.Module):
@@ -38,7 +38,7 @@ def contrastive(anchor: torch.Tensor, others: torch.Tensor, temperature: float) 
 
 class CLCRec(TableScorer, Method):
     name = "clcrec"
-    version = "1"
+    version = "2"  # 2: negatives without replacement from items the user has no training positive of
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"dim": 64, "lr": 1e-3, "reg": 0.1, "n_neg": 128, "lambda": 0.5, "temperature": 2.0,
@@ -52,10 +52,11 @@ class CLCRec(TableScorer, Method):
         self.net = CLCRecNet(data.n_users, data.n_items, self.content.shape[1], o["dim"]).to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"])
         train, gen, lam = data.train, self.ctx.generator, o["lambda"]
+        negatives = UserNegatives(data)
 
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             u, pos = train["user"][idx], train["item"][idx]
-            neg = data.sample_negatives(len(idx) * o["n_neg"], gen).view(len(idx), o["n_neg"])  # warm items only
+            neg = negatives.sample(u, o["n_neg"], gen)  # warm items the user has not liked, no repeats
             items = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + n_neg)
             # encode the catalogue once, as the reference; F.embedding's backward is much faster than indexing's on CPU
             feat = F.embedding(items, self.net.encoder(self.content))

@@ -25,12 +25,49 @@ def warm_mask(data: TrainData) -> torch.Tensor:
     return data.item_train_pos_count > 0
 
 
-def standardise(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Column-wise z-scores with mean and std from ``rows`` only (warm items: no held-out item's statistic)."""
+def standardise(x: torch.Tensor, rows: torch.Tensor, clip: float | None = None, unbiased: bool = True) -> torch.Tensor:
+    """Column-wise z-scores with mean and std from ``rows`` only (warm items: no held-out item's statistic).
+
+    ``clip`` and ``unbiased=False`` give DropoutNet's ``prep_standardize``: population std (scikit-learn's
+    StandardScaler), values capped at +-clip and |z| < 1e-5 set to 0; rows outside ``rows`` are left as they are
+    (DropoutNet scales only the non-zero rows and keeps the zero rows zero)."""
     ref = x[rows]
     mean = ref.mean(0, keepdim=True)
-    std = ref.std(0, keepdim=True)
-    return (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
+    std = ref.std(0, keepdim=True, unbiased=unbiased)
+    z = (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
+    if clip is None:
+        return z
+    z = torch.where(rows[:, None], z, x).clamp(-clip, clip)
+    return torch.where(z.abs() < 1e-5, torch.zeros_like(z), z)
+
+
+class UserNegatives:
+    """Negatives drawn per row without replacement from the warm items its user has no training positive of (CLCRec's
+    reference: ``random.sample(all_set - user_items, num_neg)``, warm items only here since the others are held
+    out). A per-row sort of random keys over the pool, with the user's own items pushed last."""
+
+    def __init__(self, data: TrainData) -> None:
+        self.pool = data.negative_items
+        slot = torch.full((data.n_items,), -1, dtype=torch.long, device=self.pool.device)
+        slot[self.pool] = torch.arange(len(self.pool), device=self.pool.device)
+        tr = data.train
+        pos = tr["label"] > 0
+        users, cols = tr["user"][pos].long(), slot[tr["item"][pos].long()]
+        keep = cols >= 0
+        order = torch.argsort(users[keep] * len(self.pool) + cols[keep])
+        self.users, self.cols = users[keep][order], cols[keep][order]
+        self.ptr = torch.searchsorted(self.users, torch.arange(data.n_users + 1, device=self.users.device))
+
+    def sample(self, users: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(B, n) items; a user with fewer than n items left gets some of its own (never happens on our data)."""
+        keys = torch.rand(len(users), len(self.pool), generator=generator).to(self.pool.device)
+        starts, stops = self.ptr[users.long()], self.ptr[users.long() + 1]
+        counts = stops - starts
+        rows = torch.repeat_interleave(torch.arange(len(users), device=keys.device), counts)
+        offsets = torch.arange(int(counts.sum()), device=keys.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts)
+        keys[rows, self.cols[torch.repeat_interleave(starts, counts) + offsets]] = 2.0
+        return self.pool[torch.topk(keys, n, dim=1, largest=False).indices]
 
 
 def backbone(method: Method, data: TrainData) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:

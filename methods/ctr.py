@@ -2,8 +2,10 @@
 
 Fields follow the feature columns' names: ``genre=Drama`` and ``genre=Comedy`` are one field ``genre``,
 ``age25-34`` belongs to ``age``. A field's embedding is the mean of its active columns' embeddings
-(multi-hot genres pool, one-hot fields pick), as CVAR's ``seq`` fields. The model's fields are
-user id, item id, then the user's and the item's content fields.
+(multi-hot genres pool, one-hot fields pick). CVAR's ``seq`` fields *sum* instead (``model/deepfm.py``);
+the difference matters only for multi-hot fields (ML-100K's genres) and is declared in the DeepFM, MetaEmb,
+MWUF and CVAR cards, not yet measured. The model's fields are user id, item id, then the user's and the
+item's content fields.
 
 The item-id embedding can be replaced per row (``item_id_emb``): that is how the generators of
 MetaEmb, MWUF and CVAR plug their embeddings into the frozen backbone (CVAR's ``forward_with_item_id_emb``).

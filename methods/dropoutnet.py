@@ -30,7 +30,7 @@ class DropoutNetModel(nn.Module):
 
 class DropoutNet(TableScorer, Method):
     name = "dropoutnet"
-    version = "1"
+    version = "2"  # 2: the reference's prep_standardize (non-zero rows, population std, +-5 cap); raw content
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"layers": "200", "rank": 200, "dropout": 0.5, "lr": 0.01, "momentum": 0.9, "n_scores_user": 2500,
@@ -44,10 +44,11 @@ class DropoutNet(TableScorer, Method):
         users, items = self._users, self._items
         self.warm_ids = torch.nonzero(self.warm).squeeze(1)
         self.u_raw, self.v_raw = users, items
-        # inputs standardised column-wise as the reference (prep_standardize), statistics from warm rows only
-        self.u_pref = standardise(users, torch.ones(len(users), dtype=torch.bool, device=users.device))
-        self.v_pref = standardise(items, self.warm)
-        self.content = standardise(self.content, self.warm)
+        # preference inputs standardised column-wise as the reference's prep_standardize: statistics from the non-zero
+        # rows (items: the warm ones, whose backbone rows are trained), population std, capped at +-5; the content
+        # goes in raw, as the reference feeds its tf-idf rows
+        self.u_pref = standardise(users, users.abs().sum(1) > 0, clip=5.0, unbiased=False)
+        self.v_pref = standardise(items, self.warm & (items.abs().sum(1) > 0), clip=5.0, unbiased=False)
         layers = layer_sizes(o["layers"])
         self.net = DropoutNetModel(users.shape[1], self.content.shape[1], layers, o["rank"]).to(self.device)
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])

@@ -96,3 +96,46 @@ def test_methods_never_draw_cold_items_as_negatives(env):
         type(data).sample_negatives = original
     drawn = torch.cat(calls)
     assert len(drawn) > 0 and (kind[drawn] == 1).all()
+
+
+def test_clcrec_negatives_are_unique_warm_items_the_user_never_liked():
+    """As the reference (random.sample(all_set - user_items, num_neg)): no repeats, none of the user's positives."""
+    from benchmark.protocols import cold as cold_protocol
+    from benchmark.views import SplitViews
+    from methods.coldstart import UserNegatives
+    from tests.conftest import synthetic
+
+    inter = synthetic(n_users=40, n_items=200, n_rows=3000, seed=1)
+    split = cold_protocol.build(inter, cold_protocol.resolve_params({}, {}))
+    data = SplitViews(split, inter, torch.device("cpu")).train()
+    sampler = UserNegatives(data)
+    users = torch.arange(data.n_users).repeat(3)
+    neg = sampler.sample(users, 50, torch.Generator().manual_seed(0))
+    tr = data.train
+    warm = set(data.negative_items.tolist())
+    for row, user in enumerate(users.tolist()):
+        items = neg[row].tolist()
+        liked = set(tr["item"][(tr["user"] == user) & (tr["label"] > 0)].tolist())
+        assert len(set(items)) == 50 and not set(items) & liked and set(items) <= warm
+
+
+def test_dropoutnet_standardisation_is_the_references_prep_standardize():
+    """Statistics from the non-zero rows with the population std, values capped at +-5, |z| < 1e-5 set to 0,
+    zero rows left zero (layer6ai-labs/DropoutNet tf1/utils.py::prep_standardize)."""
+    import numpy as np
+
+    from methods.coldstart import standardise
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4)) * np.array([1.0, 10.0, 0.1, 1.0])
+    x[[3, 7]] = 0.0
+    x[0, 0] = 40.0  # an outlier beyond 5 std
+    nz = np.abs(x).sum(1) > 0
+    mean, std = x[nz].mean(0), x[nz].std(0)  # ddof = 0, as StandardScaler
+    want = x.copy()
+    want[nz] = (x[nz] - mean) / std
+    want = np.clip(want, -5, 5)
+    want[np.abs(want) < 1e-5] = 0
+    got = standardise(torch.from_numpy(x), torch.from_numpy(nz), clip=5.0, unbiased=False).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert got[0, 0] == 5.0 and not got[[3, 7]].any()

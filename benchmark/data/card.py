@@ -42,12 +42,6 @@ class DatasetCard:
         """The source needs a login, so ``data fetch`` can only say where to get the files."""
         return bool(self.source.get("manual", False))
 
-    def protocol_defaults(self, protocol: str) -> dict[str, Any]:
-        if protocol not in self.protocols:
-            raise BenchError(f"{self.path}: no [protocols.{protocol}] section; protocols in this card: "
-                             f"{', '.join(sorted(self.protocols)) or '(none)'}")
-        return dict(self.protocols[protocol])
-
 
 _REQUIRED = ("name", "source", "labels", "features")
 

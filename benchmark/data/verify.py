@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.data.card import DatasetCard
 from benchmark.errors import BenchError
+from benchmark.files import atomic_write, cache_root
 
 MANIFEST = ".promo-bench-verified.json"
 CHUNK = 1 << 20
@@ -33,8 +32,6 @@ def digest(path: Path, algo: str = "sha256") -> str:
 
 
 def _hash_cache_path() -> Path:
-    from benchmark.protocols.split import cache_root
-
     return cache_root() / "file-hashes.json"
 
 
@@ -57,19 +54,13 @@ def cached_sha256(path: Path) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """A temporary file in the same folder, then a rename: never a half-written file."""
+    """JSON through the one atomic write (benchmark/files.py); a read-only place is skipped, since the hash cache
+    is an optimisation and the manifest is then simply absent."""
+    text = json.dumps(data, indent=1, sort_keys=True).encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        atomic_write(path, lambda fh: fh.write(text))
     except OSError:
-        return  # a read-only place: the cache is an optimisation, the manifest is then simply absent
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return
 
 
 def find_file(folder: Path, rel: str) -> Path | None:

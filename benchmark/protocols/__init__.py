@@ -14,7 +14,8 @@ from benchmark.data.card import get_card
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
 from benchmark.protocols import cold, loo, warmup
-from benchmark.protocols.split import Split, cache_root
+from benchmark.files import cache_root
+from benchmark.protocols.split import Split
 
 GROUP = "promo_bench.protocols"
 # What a protocol module must define; EVALUATION must be one the harness evaluates ("sampled", "full", "pointwise").

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,16 +11,9 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.files import atomic_write
 
 PARTS = ("valid", "test")
-
-
-def cache_root() -> Path:
-    """``$PROMO_BENCH_CACHE`` or ``~/.cache/promo-bench``: frozen splits live in ``<root>/splits``."""
-    env = os.environ.get("PROMO_BENCH_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "promo-bench"
 
 
 def content_hash(arrays: dict[str, np.ndarray]) -> str:
@@ -53,17 +44,9 @@ class Split:
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
     def save(self, path: Path) -> None:
-        """Atomic: a temporary file in the same folder, then a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Atomic (benchmark/files.py): a reader never sees a half-written split."""
         meta = dict(self.meta, content_sha256=content_hash(self.arrays))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, __meta__=np.array(json.dumps(meta)), **self.arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **self.arrays))
 
     @classmethod
     def load(cls, path: Path) -> "Split":

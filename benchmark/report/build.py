@@ -16,7 +16,8 @@ from benchmark.report.stages import stage_frame
 from benchmark.report.table import build_table
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
-from benchmark.store import ResultStore, atomic_write_bytes
+from benchmark.files import atomic_write
+from benchmark.store import ResultStore
 
 FORMATS = ("latex", "md", "csv", "json")
 POOLED = "auc_pooled"
@@ -39,7 +40,7 @@ class ReportOptions:
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8")
-    atomic_write_bytes(path, lambda fh: fh.write(data))
+    atomic_write(path, lambda fh: fh.write(data))
     return path
 
 
@@ -178,6 +179,7 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
                                 methods=list(suite.methods), test=opts.test, alpha=opts.alpha, digits=opts.digits,
                                 order=list(suite.methods), names=dict(suite.labels), plain_only=True,
                                 title=suite.title)
+            table.notes.extend(suite.notes)
             if missing:
                 table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
             written += _write_table(table, out / "suites" / suite.name / f"{protocol}-{suite.budget}-{opts.split}-{subset}",

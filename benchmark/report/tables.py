@@ -11,7 +11,7 @@ from tabulate import tabulate
 from benchmark.report import stages
 from benchmark.report.profiles import profile
 from benchmark.report.table import metric_title
-from benchmark.store import atomic_write_bytes
+from benchmark.files import atomic_write
 
 
 
@@ -66,11 +66,11 @@ def write_report(agg: pd.DataFrame, failed: list[dict], out_dir: Path, formats: 
     if "md" in formats:
         path = out_dir / "summary.md"
         text = markdown(agg, failed).encode("utf-8")
-        atomic_write_bytes(path, lambda fh: fh.write(text))
+        atomic_write(path, lambda fh: fh.write(text))
         written.append(path)
     if "csv" in formats:
         path = out_dir / "summary.csv"
         data = agg.to_csv(index=False, float_format="%.6f").encode("utf-8")
-        atomic_write_bytes(path, lambda fh: fh.write(data))
+        atomic_write(path, lambda fh: fh.write(data))
         written.append(path)
     return written

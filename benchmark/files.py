@@ -1,0 +1,36 @@
+"""Where promo-bench keeps its caches, and the one way it writes a file: never half-written.
+
+Every file the harness writes (result records and vectors, frozen splits, fitted backbones, the verification
+manifest and hash cache, report tables) goes through ``atomic_write``: a temporary ``.tmp-*`` file in the same
+folder, flushed and fsynced, then renamed over the target, so a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable
+
+
+def cache_root() -> Path:
+    """``$PROMO_BENCH_CACHE`` or ``~/.cache/promo-bench``: splits, fitted backbones and file hashes live here."""
+    env = os.environ.get("PROMO_BENCH_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "promo-bench"
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
