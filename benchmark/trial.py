@@ -118,6 +118,9 @@ def rank_events(method: Method, events: TensorTable, batch_size: int = EVAL_BATC
         e_all.append(e.cpu())
         if keep_scores:
             sc_all.append(scores.cpu())
+    if not s_all:  # a part with no events (a tiny log whose every event the existence rule leaves out)
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, (np.zeros((0, n_cand), dtype=np.float32) if keep_scores else None)
     scores_out = torch.cat(sc_all).numpy() if keep_scores else None
     return torch.cat(s_all).numpy(), torch.cat(e_all).numpy(), scores_out
 
@@ -158,7 +161,7 @@ class TrialEnvironment:
                 rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=("all",))
                 return float(rows[metric].mean()) if len(rows[metric]) else 0.0
             s, e, _ = rank_events(m, self.views.events("valid", audit))
-            return float(M.metric_from_counts(metric, s, e).mean())
+            return float(M.metric_from_counts(metric, s, e).mean()) if len(s) else 0.0
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
             from benchmark.registry import get_method

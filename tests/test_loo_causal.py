@@ -187,3 +187,26 @@ def test_promo_pape_reads_each_training_row_as_of_its_own_time(monkeypatch):
     whole = np.bincount(tr["item"][pos], minlength=inter.n_items)[tr["item"]]
     assert (causal < 5).sum() != (whole < 5).sum()
     assert sum(seen) == int((causal < 5).sum()), "one epoch visits every row once"
+
+
+def test_ml100k_loo_v3_regression_pins(ml100k, tmp_path, monkeypatch):
+    """Real, deterministic numbers (docs/protocols.md, docs/methods/popular.md; `python perf/loo_figures.py`): a
+    silent change of the split or of `popular` shows here."""
+    from benchmark.registry import get_method
+    from benchmark.trial import TrialSpec, run_trial
+
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
+    split, _ = get_split(ml100k, "loo")
+    parts = split.meta["parts"]
+    assert (parts["test"]["n_events"], parts["test"]["n_cold_targets"], parts["test"]["n_tail_targets"]) == (928, 576, 349)
+    assert (parts["valid"]["n_events"], parts["valid"]["n_cold_targets"]) == (933, 557)
+    assert (parts["test"]["n_events_positive_not_existing"], parts["valid"]["n_events_positive_not_existing"]) == (14, 9)
+    assert parts["test"]["n_histories_with_own_valid_item"] == 625
+    cls = get_method("popular")
+    got = {}
+    for count in ("causal", "whole"):
+        spec = TrialSpec("popular", cls.version, "test", {"count": count}, "", "paper", "ml-100k", "loo", split.hash, 0)
+        rec, _ = run_trial(spec, cls, split, ml100k, torch.device("cpu"))
+        got[count] = {k: round(v["hr@10"], 6) for k, v in rec["metrics"]["test"].items() if k != "tail"}
+    assert got["causal"] == {"all": 0.407687, "cold": 0.144676, "warm": 0.838068}
+    assert got["whole"] == {"all": 0.420797, "cold": 0.163194, "warm": 0.84233}

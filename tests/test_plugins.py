@@ -190,3 +190,25 @@ def test_installed_template_lists_validates_and_runs(tmp_path, ml100k_args):
 
     off = _cli(["list"], target, PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD="1")
     assert off.returncode == 0 and "content-ridge" not in off.stdout and "popular" in off.stdout
+
+
+def test_every_built_in_method_has_a_card_naming_its_protocols():
+    """Doc drift guard: each built-in method's card (docs/methods/NAME.md; PROMO's ablations share promo.md) has a
+    Protocols entry that names every protocol the class supports."""
+    import re
+
+    from benchmark.registry import get_method, registry
+
+    for name, entry in registry().items():
+        if not entry.builtin:
+            continue
+        card = REPO / "docs" / "methods" / f"{name.split('-')[0] if name.startswith('promo-') else name}.md"
+        assert card.is_file(), f"{name}: no method card at {card}"
+        text = card.read_text()
+        match = re.search(r"\*\*Protocols:\*\*([^\n]*(?:\n  [^\n]*)*)|## Protocols\n\n([^\n]*)", text)
+        assert match, f"{card}: no Protocols entry"
+        named = set(re.findall(r"`(loo|cold|warmup)`", match.group(1) or match.group(2)))
+        if "Warm-up protocol (`warmup`)" in text:
+            named.add("warmup")
+        missing = set(get_method(name).protocols) - named
+        assert not missing, f"{card}: the Protocols entry does not name {sorted(missing)}"

@@ -191,7 +191,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                                   len(events[0]) if events is not None else 0, sub))
             for t, row in in_group.items():
                 vals = cache.per_seed(row, split, sub, metric)
-                seed_means = vals.mean(axis=1)
+                # a subset with no events (a tiny log) shows an empty cell, never a warning
+                seed_means = vals.mean(axis=1) if vals.shape[1] else np.full(len(vals), np.nan)
                 cells[(row_key(t), col)] = Cell(float(seed_means.mean()),
                                                 float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None,
                                                 len(seed_means))
