@@ -111,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = []
         for name, entry in sorted(registry().items()):
             source = entry.origin if entry.builtin else f"{entry.origin} (plugin)"
-            if not args.verbose and entry._cls is None:  # metadata only: nothing is imported
+            if not args.verbose and not entry.loaded:  # metadata only: nothing is imported
                 rows.append([name, source, "not loaded (list --verbose imports it)"])
                 continue
             try:

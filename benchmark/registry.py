@@ -1,4 +1,4 @@
-"""Method registry over the ``promo_bench.methods`` entry-point group.
+"""Method registry: the ``promo_bench.methods`` entry-point group (benchmark/plugins.py) plus ``--include`` files.
 
 Built-ins are registered in pyproject.toml through the same group as third-party plugins, so the
 plugin path is exercised on every run. Listing reads metadata only; a method is imported on first
@@ -13,40 +13,17 @@ import hashlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmark import plugins
 from benchmark.errors import BenchError
 from benchmark.method import CAPABILITIES, Method
+from benchmark.plugins import Entry
 
 GROUP = "promo_bench.methods"
-OWN_DIST = "promo-bench"
-
-
-@dataclass
-class MethodEntry:
-    name: str
-    target: str  # "module:Class"
-    origin: str  # distribution name and version, or "local"
-    builtin: bool
-    _cls: type[Method] | None = field(default=None, repr=False)
-    error: str | None = None
-
-    def load(self) -> type[Method]:
-        if self._cls is None and self.error is None:
-            try:
-                module, _, attr = self.target.partition(":")
-                obj: Any = __import__(module, fromlist=[attr])
-                for part in attr.split("."):
-                    obj = getattr(obj, part)
-                self._cls = check_method_class(obj, self.name)
-            except Exception as exc:  # a broken plugin must not break the run
-                self.error = f"{type(exc).__name__}: {exc}"
-        if self._cls is None:
-            raise BenchError(f"method {self.name!r} ({self.origin}) is unavailable: {self.error}")
-        return self._cls
+OWN_DIST = plugins.OWN_DIST
+MethodEntry = Entry  # a method's registry entry (benchmark/plugins.py)
 
 
 def check_method_class(obj: Any, name: str) -> type[Method]:
@@ -68,24 +45,8 @@ def check_method_class(obj: Any, name: str) -> type[Method]:
     return obj
 
 
-def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
-    dist = getattr(ep, "dist", None)
-    return (dist.metadata["Name"], dist.version) if dist is not None else ("unknown", "")
-
-
 def discover() -> dict[str, MethodEntry]:
-    autoload = os.environ.get("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
-    entries: dict[str, MethodEntry] = {}
-    for ep in metadata.entry_points(group=GROUP):
-        dist, version = _dist_of(ep)
-        builtin = dist == OWN_DIST
-        if not builtin and not autoload:
-            continue
-        if ep.name in entries and entries[ep.name].target != ep.value:
-            other = entries[ep.name]
-            raise BenchError(f"method name {ep.name!r} is registered twice: by {other.origin} ({other.target}) "
-                             f"and by {dist} {version} ({ep.value})")
-        entries[ep.name] = MethodEntry(ep.name, ep.value, f"{dist} {version}".strip(), builtin)
+    entries = plugins.discover(GROUP, "method", check_method_class)
     if not any(e.builtin for e in entries.values()):
         raise BenchError("promo-bench's built-in methods are not registered: install the project "
                          "(pip install -e .) so its entry points exist")
@@ -148,5 +109,6 @@ def include(path: str | os.PathLike) -> list[str]:
             check_method_class(cls, cls.name)
         except TypeError as exc:
             raise BenchError(f"--include {path}: {cls.__name__}: {exc}") from None
-        reg[cls.name] = MethodEntry(cls.name, f"{module_name}:{cls.__name__}", origin, False, _cls=cls)
+        reg[cls.name] = MethodEntry("method", cls.name, f"{module_name}:{cls.__name__}", origin, False,
+                                    check_method_class, _obj=cls)
     return [cls.name for cls in classes]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Mapping
 
+from benchmark import plugins
 from benchmark.errors import BenchError
 
 GROUP = "promo_bench.suites"
@@ -68,19 +68,15 @@ def check_suite(obj: Any, name: str) -> Suite:
 
 
 def suites() -> tuple[dict[str, Suite], dict[str, str]]:
-    """Every registered suite, and why each one that fails to load is unavailable (a broken plugin suite
-    never hides the others)."""
+    """Every registered suite (benchmark/plugins.py), and why each one that fails to load is unavailable (a broken
+    plugin suite never hides the others)."""
     out: dict[str, Suite] = {}
     broken: dict[str, str] = {}
-    for ep in metadata.entry_points(group=GROUP):
-        dist = getattr(ep, "dist", None)
-        origin = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
-        if ep.name in out or ep.name in broken:
-            raise BenchError(f"suite name {ep.name!r} is registered twice (again by {origin}: {ep.value})")
+    for name, entry in plugins.discover(GROUP, "suite", check_suite).items():
         try:
-            out[ep.name] = check_suite(ep.load(), ep.name)
-        except Exception as exc:
-            broken[ep.name] = f"{origin}, {ep.value}: {type(exc).__name__}: {exc}"
+            out[name] = entry.load()
+        except BenchError:
+            broken[name] = f"{entry.origin}, {entry.target}: {entry.error}"
     return out, broken
 
 

@@ -201,13 +201,20 @@ def test_a_plugin_suite_registers_through_entry_points(monkeypatch):
                     metadata.EntryPoint("broken", "no_such_module:X", S.GROUP)]
         return eps
 
-    monkeypatch.setattr(S.metadata, "entry_points", fake)
+    import benchmark.plugins as P
+
+    monkeypatch.setattr(P.metadata, "entry_points", fake)
     try:
         assert get_suite("mine") is mine and get_suite("paper") is PAPER  # a broken suite hides no other
         with pytest.raises(BenchError, match="unavailable.*ModuleNotFoundError"):
             get_suite("broken")
         with pytest.raises(BenchError, match="did you mean 'paper'"):
             get_suite("papr")
+        # the one plugin registry: suites obey the autoload switch like methods, protocols and datasets
+        monkeypatch.setenv("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+        with pytest.raises(BenchError, match="unknown suite 'mine'"):
+            get_suite("mine")
+        assert get_suite("paper") is PAPER
     finally:
         del S.MINE
     with pytest.raises(TypeError, match="reference"):

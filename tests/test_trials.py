@@ -142,7 +142,7 @@ def test_builtins_come_from_the_entry_point_group():
 def test_a_broken_plugin_is_unavailable_not_fatal():
     from benchmark.registry import MethodEntry
 
-    entry = MethodEntry("broken", "no_such_module_xyz:Thing", "fake-plugin 1.0", builtin=False)
+    entry = MethodEntry("method", "broken", "no_such_module_xyz:Thing", "fake-plugin 1.0", builtin=False)
     with pytest.raises(BenchError, match="unavailable: ModuleNotFoundError"):
         entry.load()
     assert "ModuleNotFoundError" in entry.error

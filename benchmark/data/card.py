@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark import plugins
 from benchmark.errors import BenchError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +71,10 @@ def load_card(path: Path) -> DatasetCard:
 GROUP = "promo_bench.datasets"
 
 
-def plugin_cards() -> dict[str, Any]:
-    """``promo_bench.datasets`` entry points: name -> entry point whose target is the card's path (str or Path).
-    Read from package metadata; the plugin module is imported only when its card is asked for."""
-    if os.environ.get("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "") in ("1", "true", "yes"):
-        return {}
-    return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
+def plugin_cards() -> dict[str, plugins.Entry]:
+    """``promo_bench.datasets`` entries (benchmark/plugins.py): name -> entry whose target is the card's path (str or
+    Path). Read from package metadata; the plugin module is imported only when its card is asked for."""
+    return plugins.discover(GROUP, "dataset", lambda obj, name: Path(obj))
 
 
 def list_cards() -> list[str]:
@@ -87,24 +85,14 @@ def list_cards() -> list[str]:
 
 def get_card(name: str) -> DatasetCard:
     folder = cards_dir()
+    entries = plugin_cards()
     if (folder / f"{name}.toml").is_file():
-        if name in plugin_cards():
-            ep = plugin_cards()[name]
+        if name in entries:
             raise BenchError(f"dataset name {name!r} is registered twice: by {folder / (name + '.toml')} and by "
-                             f"{_origin(ep)} ({ep.value})")
+                             f"{entries[name].origin} ({entries[name].target})")
         return load_card(folder / f"{name}.toml")
-    ep = plugin_cards().get(name)
-    if ep is None:
+    entry = entries.get(name)
+    if entry is None:
         raise BenchError(f"unknown dataset {name!r}; known datasets: {', '.join(list_cards()) or '(none)'} "
                          f"(cards are read from {cards_dir()} and the {GROUP} entry points)")
-    try:
-        path = Path(ep.load())
-    except Exception as exc:
-        raise BenchError(f"dataset {name!r} ({_origin(ep)}, {ep.value}) is unavailable: "
-                         f"{type(exc).__name__}: {exc}") from None
-    return load_card(path)
-
-
-def _origin(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
-    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unknown distribution"
+    return load_card(entry.load())

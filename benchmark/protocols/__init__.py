@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from benchmark import plugins
 from benchmark.config import parse_value
 from benchmark.data.card import get_card
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
-from benchmark.protocols import cold, loo, warmup
 from benchmark.files import cache_root
+from benchmark.protocols import cold, loo, warmup
 from benchmark.protocols.split import Split
 
 GROUP = "promo_bench.protocols"
@@ -24,50 +23,38 @@ REQUIRED = ("NAME", "VERSION", "EVALUATION", "IMPLICIT", "VALID_METRIC", "PROVID
             "split_hash", "build")
 
 
-class ProtocolRegistry(Mapping):
-    """The built-in protocols plus those of the ``promo_bench.protocols`` entry-point group (value: a module).
+def check_protocol(module: Any, name: str) -> ModuleType:
+    """A plugin protocol module must define REQUIRED, its NAME must be its registered name, and its EVALUATION one
+    the harness evaluates."""
+    missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+    if missing or getattr(module, "NAME", None) != name or module.EVALUATION not in ("sampled", "full", "pointwise"):
+        raise TypeError(f"does not keep the protocol interface: missing {', '.join(missing) or 'nothing'}; NAME must "
+                        f"be {name!r}; EVALUATION one of sampled, full, pointwise (see benchmark/protocols/loo.py)")
+    return module
 
-    Names come from package metadata; a plugin module is imported only when its protocol is used, and one
-    that fails to import or lacks a required name is an error naming it, never a crash of the others."""
+
+class ProtocolRegistry(Mapping):
+    """The built-in protocols plus those of the ``promo_bench.protocols`` entry-point group (value: a module),
+    through the one plugin registry (benchmark/plugins.py): a plugin module is imported only when its protocol is
+    used, and one that fails to import or to keep the interface is an error naming it, never a crash of the others."""
 
     def __init__(self, builtin: dict[str, ModuleType]) -> None:
         self._builtin = builtin
-        self._entries: dict[str, metadata.EntryPoint] | None = None
-        self._loaded: dict[str, ModuleType] = {}
+        self._entries: dict[str, plugins.Entry] | None = None
 
-    def entries(self) -> dict[str, metadata.EntryPoint]:
+    def entries(self) -> dict[str, plugins.Entry]:
         if self._entries is None:
-            self._entries = {}
-            if os.environ.get("PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes"):
-                for ep in metadata.entry_points(group=GROUP):
-                    dist = getattr(ep, "dist", None)
-                    origin = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
-                    if ep.name in self._builtin or ep.name in self._entries:
-                        raise BenchError(f"protocol name {ep.name!r} is registered twice: by "
-                                         f"{'promo-bench (built-in)' if ep.name in self._builtin else 'another plugin'}"
-                                         f" and by {origin} ({ep.value})")
-                    self._entries[ep.name] = ep
+            self._entries = plugins.discover(GROUP, "protocol", check_protocol,
+                                             reserved={n: "promo-bench (built-in)" for n in self._builtin})
         return self._entries
 
     def __getitem__(self, name: str) -> ModuleType:
         if name in self._builtin:
             return self._builtin[name]
-        if name in self._loaded:
-            return self._loaded[name]
-        ep = self.entries().get(name)
-        if ep is None:
+        entry = self.entries().get(name)
+        if entry is None:
             raise KeyError(name)
-        try:
-            module = ep.load()
-        except Exception as exc:
-            raise BenchError(f"protocol {name!r} ({ep.value}) is unavailable: {type(exc).__name__}: {exc}") from None
-        missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
-        if missing or getattr(module, "NAME", None) != name or module.EVALUATION not in ("sampled", "full", "pointwise"):
-            raise BenchError(f"protocol {name!r} ({ep.value}) does not keep the protocol interface: missing "
-                             f"{', '.join(missing) or 'nothing'}; NAME must be {name!r}; EVALUATION one of sampled, "
-                             f"full, pointwise (see benchmark/protocols/loo.py)")
-        self._loaded[name] = module
-        return module
+        return entry.load()
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._builtin) + [n for n in self.entries() if n not in self._builtin])
