@@ -32,9 +32,9 @@ from methods.popularity import CausalPopularity, log_count
 class CDNNet(nn.Module):
     """The two towers. The user tower also reads the mean id embedding of the user's causal positive history."""
 
-    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float) -> None:
+    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float, multi_hot: str = "mean") -> None:
         super().__init__()
-        self.emb = FieldEmbeddings(data, dim, first_order=False)
+        self.emb = FieldEmbeddings(data, dim, first_order=False, multi_hot=multi_hot)
         n_user = (2 + self.emb.user_fields.n_fields) * dim  # id, history, content fields
         self.user_bottom = mlp([n_user, *layers], act=nn.ReLU, batch_norm=True, dropout=dropout, last_linear=False)
         width = layers[-1] if layers else n_user
@@ -69,7 +69,7 @@ class CDN(Method):
     requires = frozenset({"history", "item_features", "user_features"})
     protocols = frozenset({"loo"})  # the gate needs event times (loo's causal windows)
     defaults = {"dim": 16, "layers": "64", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 1024,
-                "epochs": 30, "patience": 5, "gamma": 1.0, "sampled_negatives": "auto"}
+                "epochs": 30, "patience": 5, "gamma": 1.0, "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 4, "patience": 2}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
@@ -78,7 +78,7 @@ class CDN(Method):
             raise ValueError(f"cdn: gamma must be positive, got {o['gamma']!r}")
         n_neg = negatives_per_positive(o["sampled_negatives"], data, self.ctx.protocol)
         self.pop = CausalPopularity(data)
-        self.net = CDNNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"]).to(self.device)
+        self.net = CDNNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"], o["multi_hot"]).to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
         train = data.train
         # the regulariser branch's rows: drawn with probability inverse to the item's training positives

@@ -1,11 +1,10 @@
 """The CTR model shared by DeepFM, MetaEmb, MWUF and CVAR: fields, their embeddings and the DeepFM network.
 
 Fields follow the feature columns' names: ``genre=Drama`` and ``genre=Comedy`` are one field ``genre``,
-``age25-34`` belongs to ``age``. A field's embedding is the mean of its active columns' embeddings
-(multi-hot genres pool, one-hot fields pick). CVAR's ``seq`` fields *sum* instead (``model/deepfm.py``);
-the difference matters only for multi-hot fields (ML-100K's genres) and is declared in the DeepFM, MetaEmb,
-MWUF and CVAR cards, not yet measured. The model's fields are user id, item id, then the user's and the
-item's content fields.
+``age25-34`` belongs to ``age``. A field's embedding pools its active columns' embeddings: their mean
+by default (``multi_hot = mean``), or their sum (``multi_hot = sum``) as CVAR's ``seq`` fields
+(``model/deepfm.py``); one-hot fields pick one column either way, so only multi-hot fields (ML-100K's
+genres) differ. The model's fields are user id, item id, then the user's and the item's content fields.
 
 The item-id embedding can be replaced per row (``item_id_emb``): that is how the generators of
 MetaEmb, MWUF and CVAR plug their embeddings into the frozen backbone (CVAR's ``forward_with_item_id_emb``).
@@ -23,11 +22,21 @@ from benchmark.data.encode import field_of
 from methods.coldstart import mlp
 
 
-class FieldPool(nn.Module):
-    """Per-field mean of the active feature columns' embeddings: (B, F) values -> (B, n_fields, d)."""
+MULTI_HOT = ("mean", "sum")
 
-    def __init__(self, names: tuple[str, ...], n_columns: int, dim: int) -> None:
+
+def check_multi_hot(value: str) -> str:
+    if value not in MULTI_HOT:
+        raise ValueError(f"option multi_hot={value!r}: expected one of {', '.join(MULTI_HOT)}")
+    return value
+
+
+class FieldPool(nn.Module):
+    """Per-field mean (or sum) of the active feature columns' embeddings: (B, F) values -> (B, n_fields, d)."""
+
+    def __init__(self, names: tuple[str, ...], n_columns: int, dim: int, pool: str = "mean") -> None:
         super().__init__()
+        self.pool = check_multi_hot(pool)
         fields = list(dict.fromkeys(field_of(n) for n in names)) if names else (["content"] if n_columns else [])
         member = torch.zeros(len(fields), n_columns)
         for col in range(n_columns):
@@ -51,8 +60,9 @@ class FieldPool(nn.Module):
         for g in range(len(self.fields)):
             cols = getattr(self, f"cols{g}")
             xg = x.index_select(1, cols)  # (B, F_g)
-            counts = xg.sum(-1, keepdim=True).clamp(min=1.0)
-            pooled.append((xg / counts) @ self.emb.index_select(0, cols))
+            if self.pool == "mean":
+                xg = xg / xg.sum(-1, keepdim=True).clamp(min=1.0)
+            pooled.append(xg @ self.emb.index_select(0, cols))
         return torch.stack(pooled, dim=1) if pooled else x.new_zeros(x.shape[0], 0, self.emb.shape[1])  # (B, G, d)
 
     def first_order(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +73,7 @@ class FieldEmbeddings(nn.Module):
     """The embedding side every CTR model here shares: user id, item id, and the pooled content fields
     (plus first-order weights for models with a linear part)."""
 
-    def __init__(self, data: TrainData, dim: int, first_order: bool) -> None:
+    def __init__(self, data: TrainData, dim: int, first_order: bool, multi_hot: str = "mean") -> None:
         super().__init__()
         self.register_buffer("user_x", data.user_features.float())
         self.register_buffer("item_x", data.item_features.float())
@@ -72,8 +82,8 @@ class FieldEmbeddings(nn.Module):
         if first_order:
             self.user_id_linear = nn.Embedding(data.n_users, 1)
             self.item_id_linear = nn.Embedding(data.n_items, 1)
-        self.user_fields = FieldPool(data.user_feature_names, data.user_features.shape[1], dim)
-        self.item_fields = FieldPool(data.item_feature_names, data.item_features.shape[1], dim)
+        self.user_fields = FieldPool(data.user_feature_names, data.user_features.shape[1], dim, multi_hot)
+        self.item_fields = FieldPool(data.item_feature_names, data.item_features.shape[1], dim, multi_hot)
 
     @property
     def n_fields(self) -> int:
@@ -104,8 +114,8 @@ class DeepFMNet(FieldEmbeddings):
     """DeepFM (Guo et al., IJCAI 2017) over id and content fields, shaped as CVAR's ``model/deepfm.py``:
     embeddings of size ``dim`` shared by the FM and the MLP, the MLP with batch norm, ReLU and dropout."""
 
-    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float) -> None:
-        super().__init__(data, dim, first_order=True)
+    def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float, multi_hot: str = "mean") -> None:
+        super().__init__(data, dim, first_order=True, multi_hot=multi_hot)
         self.bias = nn.Parameter(torch.zeros(1))
         self.mlp = mlp([self.n_fields * dim, *layers, 1], act=nn.ReLU, batch_norm=True, dropout=dropout)
         for table in (self.user_id, self.item_id):
@@ -161,8 +171,9 @@ class DCNNet(FieldEmbeddings):
     """Deep & Cross Network over the same fields as DeepFM: the cross network and an MLP read the flattened field
     embeddings side by side; one linear layer maps their concatenation to the logit (CVAR's ``model/dcn.py``)."""
 
-    def __init__(self, data: TrainData, dim: int, cross_layers: int, layers: list[int], dropout: float) -> None:
-        super().__init__(data, dim, first_order=False)
+    def __init__(self, data: TrainData, dim: int, cross_layers: int, layers: list[int], dropout: float,
+                 multi_hot: str = "mean") -> None:
+        super().__init__(data, dim, first_order=False, multi_hot=multi_hot)
         width = self.n_fields * dim
         self.cross = CrossNet(width, cross_layers)
         self.mlp = mlp([width, *layers], act=nn.ReLU, batch_norm=True, dropout=dropout, last_linear=False)

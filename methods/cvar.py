@@ -59,7 +59,7 @@ class CVAR(DeepFMWarmBase):
     name = "cvar"
     version = "1"
     defaults = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048, "iters": 10, "refresh_epochs": 1,
-                "epochs": 20, "patience": 3}
+                "epochs": 20, "patience": 3, "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:

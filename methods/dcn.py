@@ -27,4 +27,5 @@ class DCN(DeepFM):
 
     def _build(self, data) -> None:
         o = self.options
-        self.net = DCNNet(data, o["dim"], o["cross_layers"], layer_sizes(o["layers"]), o["dropout"]).to(self.device)
+        self.net = DCNNet(data, o["dim"], o["cross_layers"], layer_sizes(o["layers"]), o["dropout"],
+                          o["multi_hot"]).to(self.device)

@@ -65,12 +65,12 @@ class DeepFM(NetState, Method):
     cacheable = True
     calibrated = True
     defaults = {"dim": 16, "layers": "16,16", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048,
-                "epochs": 100, "patience": 5, "sampled_negatives": "auto"}
+                "epochs": 100, "patience": 5, "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 5, "patience": 3}}
 
     def _build(self, data: TrainData) -> None:
         o = self.options
-        self.net = DeepFMNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"]).to(self.device)
+        self.net = DeepFMNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"], o["multi_hot"]).to(self.device)
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

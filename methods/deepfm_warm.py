@@ -26,7 +26,7 @@ class DeepFMWarmBase(Method):
 
     def attach(self, data: TrainData) -> dict[str, Any]:
         """Copy and freeze the shared backbone; return its provenance for the fit record."""
-        bb = self.ctx.fitted(BACKBONE, {})
+        bb = self.ctx.fitted(BACKBONE, {"multi_hot": self.options["multi_hot"]})  # the backbone's pooling
         self.net = copy.deepcopy(bb.net).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)

@@ -48,7 +48,7 @@ class MetaEmb(DeepFMWarmBase):
     name = "metaemb"
     version = "1"
     defaults = {"alpha": 0.1, "cold_lr": 1e-3, "lr": 1e-3, "weight_decay": 1e-6, "minibatch": 20,
-                "items_per_batch": 25, "hidden": 16, "epochs": 50, "patience": 5}
+                "items_per_batch": 25, "hidden": 16, "epochs": 50, "patience": 5, "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:

@@ -50,7 +50,8 @@ class MWUFParts(nn.Module):
 class MWUF(DeepFMWarmBase):
     name = "mwuf"
     version = "1"
-    defaults = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048, "hidden": 16, "epochs": 50, "patience": 5}
+    defaults = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048, "hidden": 16, "epochs": 50, "patience": 5,
+                "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:

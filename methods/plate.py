@@ -49,8 +49,8 @@ class PlateNet(DeepFMNet):
     """DeepFM with two prompt fields appended to the MLP's input (not to the FM, as [D])."""
 
     def __init__(self, data: TrainData, dim: int, layers: list[int], dropout: float, prompt_layers: list[int],
-                 n_meta: int, temperature: float) -> None:
-        super().__init__(data, dim, layers, dropout)
+                 n_meta: int, temperature: float, multi_hot: str = "mean") -> None:
+        super().__init__(data, dim, layers, dropout, multi_hot)
         self.mlp = mlp([(self.n_fields + 2) * dim, *layers, 1], act=nn.ReLU, batch_norm=True, dropout=dropout)
         self.domain = nn.Embedding(2, dim)  # 0: warm item, 1: cold item
         nn.init.uniform_(self.domain.weight, -0.01, 0.01)
@@ -73,7 +73,7 @@ class Plate(Method):
     defaults = {"dim": 16, "layers": "32,32", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048,
                 "epochs": 100, "patience": 5, "prompt_lr": 1e-3, "prompt_epochs": 30, "prompt_patience": 5,
                 "prompt_layers": "32,32", "n_meta": 10, "temperature": 0.01, "tau": "split",
-                "sampled_negatives": "auto"}
+                "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 4, "patience": 2, "prompt_epochs": 2, "prompt_patience": 1}}
 
     def _tau(self, data: TrainData) -> int:
@@ -89,7 +89,7 @@ class Plate(Method):
         n_neg = negatives_per_positive(o["sampled_negatives"], data, self.ctx.protocol)
         self.pop, self.tau = CausalPopularity(data), self._tau(data)
         self.net = PlateNet(data, o["dim"], layer_sizes(o["layers"]), o["dropout"], layer_sizes(o["prompt_layers"]),
-                            o["n_meta"], o["temperature"]).to(self.device)
+                            o["n_meta"], o["temperature"], o["multi_hot"]).to(self.device)
         train = data.train
 
         def step(idx: torch.Tensor) -> torch.Tensor:

@@ -326,3 +326,21 @@ def test_the_same_seed_gives_the_same_numbers_on_a_multithreaded_cpu(env):
         fresh = TrialEnvironment(env.split, env.inter, torch.device("cpu"))
         runs.append([_trial(fresh, name)[0]["metrics"] for name in ("deepfm", "mwuf", "bpr-mf")])
     assert runs[0] == runs[1]
+
+
+def test_multi_hot_fields_pool_by_mean_or_by_sum_as_cvar():
+    """``multi_hot = sum`` is CVAR's ``seq`` pooling (model/deepfm.py); the default mean divides by the number of
+    active columns; a one-hot field is the same either way."""
+    from methods.ctr import FieldPool
+
+    names = ("genre=a", "genre=b", "genre=c", "age1", "age2")
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0, 0.0]])
+    mean, total = FieldPool(names, 5, 4, "mean"), FieldPool(names, 5, 4, "sum")
+    total.load_state_dict(mean.state_dict())
+    m, s = mean(x), total(x)
+    assert mean.fields == ["genre", "age"]
+    torch.testing.assert_close(s[0, 0], 2 * m[0, 0])  # two genres: the sum is twice the mean
+    torch.testing.assert_close(s[:, 1], m[:, 1])  # one-hot age: the same
+    torch.testing.assert_close(s[1, 0], m[1, 0])
+    with pytest.raises(ValueError, match="multi_hot"):
+        FieldPool(names, 5, 4, "max")
