@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from benchmark import fullrank, warmup
+from benchmark import fullrank
 from benchmark import metrics as M
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
+from benchmark.evaluation import EVALUATORS
 from benchmark.fitted import FittedCache
 from benchmark.identity import harness_hash
 from benchmark.method import Method, TrialContext
@@ -139,8 +140,7 @@ class TrialEnvironment:
         self.cache = cache if cache is not None else FittedCache(None)
         self.progress = progress
         self.protocol = PROTOCOLS[split.meta["protocol"]]
-        self.full = self.protocol.EVALUATION == "full"
-        self.pointwise = self.protocol.EVALUATION == "pointwise"
+        self.evaluator = EVALUATORS[self.protocol.EVALUATION]  # the protocol's kind: sampled, full or pointwise
         self._fullrank: dict[str, fullrank.FullRankPart] = {}
 
     def fullrank_part(self, part: str) -> fullrank.FullRankPart:
@@ -152,16 +152,8 @@ class TrialEnvironment:
         generator = torch.Generator().manual_seed(seed)
 
         def validate(m: Method) -> float:
-            metric = self.protocol.VALID_METRIC  # over all events / all candidates
-            if self.pointwise:  # validation new items at the cold stage (no warm-up inside a fit)
-                summary, _ = warmup.evaluate(m, self.views.events("valid"), self.views.events("warm_valid"),
-                                             self.split.meta["params"], seed, stages=warmup.STAGES[:1])
-                return float(summary[warmup.STAGES[0]][metric] or 0.0)
-            if self.full:
-                rows = fullrank.evaluate(m, self.fullrank_part("valid"), subsets=("all",))
-                return float(rows[metric].mean()) if len(rows[metric]) else 0.0
-            s, e, _ = rank_events(m, self.views.events("valid", audit))
-            return float(M.metric_from_counts(metric, s, e).mean()) if len(s) else 0.0
+            # over all events / all candidates / the validation items at the cold stage
+            return self.evaluator.validate(self, m, seed, audit, self.protocol.VALID_METRIC)
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
             from benchmark.registry import get_method
@@ -199,43 +191,6 @@ class TrialEnvironment:
         return inst, info
 
 
-def _evaluate_sampled(method: Method, env: TrialEnvironment, split: Split, part: str, audit: bool, save_scores: bool,
-                      vectors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``loo``: one row per event; (s, e) stored so any K can be derived later."""
-    events = env.views.events(part, audit)
-    s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
-    per_event = M.all_metrics(s, e)
-    if scores is not None:  # for the score-distribution plot; candidates' causal cold flags at the event
-        vectors.update({f"{part}.scores": scores.astype(np.float32), f"{part}.cand_cold": events.numpy("cand_cold"),
-                        f"{part}.cand_mask": events.numpy("cand_mask")})
-    cold = events.numpy("cold").astype(bool)
-    tail = events.numpy("tail").astype(bool)
-    vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
-                    f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
-                    f"{part}.cold": cold, f"{part}.tail": tail})
-    vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
-    return M.summarise(per_event, cold, tail)
-
-
-def _evaluate_full(method: Method, env: TrialEnvironment, part: str, vectors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``cold``: one row per (user, candidate set); the metric vectors are stored (K is fixed by the protocol)."""
-    rows = fullrank.evaluate(method, env.fullrank_part(part))
-    vectors.update({f"{part}.user": rows["user"], f"{part}.item": np.full(len(rows["user"]), -1, dtype=np.int64),
-                    f"{part}.subset": rows["subset"], f"{part}.n_rel": rows["n_rel"]})
-    vectors.update({f"{part}.{m}": rows[m] for m in fullrank.METRICS})
-    return fullrank.summarise(rows)
-
-
-def _evaluate_warmup(method: Method, env: TrialEnvironment, part: str, seed: int,
-                     vectors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``warmup``: one row per (new item, stage); the warm-up runs on a copy of the fitted method."""
-    summary, vec = warmup.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
-                                   env.split.meta["params"], seed)
-    vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
-                    f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})
-    return summary
-
-
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
               progress: Callable[[Iterable[Any], str], Iterator[Any]] = _no_progress,
               env: TrialEnvironment | None = None, save_scores: bool = False,
@@ -253,7 +208,8 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
                     "features_sha256": inter.features_hash(), "variant": inter.variant,
                     "verification": inter.provenance.get("verification", {"status": "not checked"}),
                     "notes": inter.provenance.get("notes", [])},
-        "protocol": {"name": spec.protocol, "params": split.meta["params"], "split_hash": split.hash,
+        "protocol": {"name": spec.protocol, "evaluation": env.evaluator.kind, "params": split.meta["params"],
+                     "split_hash": split.hash,
                      "tau": split.meta.get("tau"), "cold_item_share": split.meta["cold_item_share"],
                      "split": {k: v for k, v in split.meta.items() if k not in ("params", "split_hash")}},
         "env": environment(device),
@@ -272,12 +228,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         vectors: dict[str, np.ndarray] = {}
         summary: dict[str, Any] = {}
         for part in PARTS:
-            if env.pointwise:
-                summary[part] = _evaluate_warmup(method, env, part, spec.seed, vectors)
-            elif env.full:
-                summary[part] = _evaluate_full(method, env, part, vectors)
-            else:
-                summary[part] = _evaluate_sampled(method, env, split, part, audit, save_scores, vectors)
+            summary[part] = env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors)
         t_end = time.perf_counter()
         record.update(status="ok", fit=fit_info, metrics=summary,
                       timing={"fit_s": t_fit - t0, "eval_s": t_end - t_fit, "total_s": t_end - t0})

@@ -84,10 +84,10 @@ def _fit(cls: type[Method], env: Any, budget: str) -> tuple[Method, Any]:
 def _valid_scores(method: Method, env: Any) -> torch.Tensor:
     """The method's raw outputs on the validation events: what the check compares run to run."""
     with torch.no_grad():
-        if env.pointwise:
+        if env.evaluator.kind == "pointwise":
             ev = env.views.events("valid")
             return method.predict({"user": ev["user"], "item": ev["item"]})
-        if env.full:
+        if env.evaluator.kind == "full":
             users = torch.unique(torch.as_tensor(env.split.part("valid")["user"], device=env.device))[:32]
             return method.score_all({"user": users.long()})
         from benchmark.trial import SCORING_FIELDS
@@ -145,7 +145,7 @@ def validate(name: str, inter: Interactions, device: torch.device, budget: str =
             continue
         ok, detail = _finite_loss(info)
         checks.append(Check(f"{tag} finite training loss", ok, detail))
-        shape_ok = out.dim() == (1 if env.pointwise else 2) and torch.is_floating_point(out)
+        shape_ok = out.dim() == (1 if env.evaluator.kind == "pointwise" else 2) and torch.is_floating_point(out)
         checks.append(Check(f"{tag} score shape and dtype", shape_ok, f"{tuple(out.shape)} {out.dtype}"))
         checks.append(Check(f"{tag} no NaN or inf in scores", bool(torch.isfinite(out).all()),
                             "" if torch.isfinite(out).all() else f"{int((~torch.isfinite(out)).sum())} bad values"))

@@ -212,3 +212,72 @@ def test_every_built_in_method_has_a_card_naming_its_protocols():
             named.add("warmup")
         missing = set(get_method(name).protocols) - named
         assert not missing, f"{card}: the Protocols entry does not name {sorted(missing)}"
+
+
+def _plugin_protocol(base, name: str):
+    """A plugin protocol module of ``base``'s evaluation kind under its own name (its splits say so)."""
+    import types
+
+    from benchmark.protocols.params import identity_hash, merge
+
+    mod = types.ModuleType(f"plugin_{name.replace('-', '_')}")
+    for attr in ("VERSION", "EVALUATION", "IMPLICIT", "VALID_METRIC", "PROVIDES", "DEFAULTS"):
+        setattr(mod, attr, getattr(base, attr))
+    mod.NAME, mod.LIKE = name, base.NAME
+
+    def resolve_params(card, overrides=None):
+        return merge(name, base.DEFAULTS, card, overrides)
+
+    def split_hash(interactions_hash, params):
+        return identity_hash(name, base.VERSION, interactions_hash, params)
+
+    def build(inter, params):
+        split = base.build(inter, params)
+        split.meta.update(protocol=name, split_hash=split_hash(inter.canonical_hash(), params))
+        return split
+
+    mod.resolve_params, mod.split_hash, mod.build = resolve_params, split_hash, build
+    return mod
+
+
+@pytest.mark.parametrize("kind", ["sampled", "full", "pointwise"])
+def test_a_plugin_protocol_of_each_evaluation_kind_reaches_a_latex_table(tmp_path, monkeypatch, kind):
+    """The report finds a protocol's profile, metrics and subsets through its evaluation kind, never its name
+    (issue 16: a full-ranking plugin protocol trained and stored fine, then failed with "metric 'hr@5' is not
+    available")."""
+    import torch
+
+    from benchmark.plugins import Entry
+    from benchmark.protocols import PROTOCOLS, cold, get_split, loo, warmup
+    from benchmark.registry import get_method
+    from benchmark.report.build import ReportOptions, build_reports
+    from benchmark.store import ResultStore
+    from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+    from tests.conftest import synthetic
+
+    base, overrides, want = {"sampled": (loo, {"tau": 5, "n_negatives": 20}, "HR@10"),
+                             "full": (cold, {}, "Recall@20"),
+                             "pointwise": (warmup, {"n_old": 110, "k": 3, "min_eval_rows": 5}, "AUC")}[kind]
+    name = f"plugin-{kind}"
+    module = _plugin_protocol(base, name)
+    PROTOCOLS.entries()  # discover first, then add ours as an installed plugin would be
+    monkeypatch.setitem(PROTOCOLS._entries, name, Entry("protocol", name, module.__name__, "my-plugin 1.0", False,
+                                                       _obj=module))
+    inter = synthetic(n_users=60, n_items=60, n_rows=6000, seed=4)
+    split, _ = get_split(inter, name, overrides)
+    assert split.meta["protocol"] == name
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    store = ResultStore(tmp_path / "results")
+    for method in ("random", "popular"):
+        cls = get_method(method)
+        for seed in range(2):
+            spec = TrialSpec(method, cls.version, "test", cls.resolved_defaults("quick"), "", "quick", "ml-100k", name,
+                             split.hash, seed)
+            record, vectors = run_trial(spec, cls, split, inter, torch.device("cpu"), env=env)
+            assert record["status"] == "ok", record.get("traceback")
+            assert record["protocol"]["evaluation"] == kind
+            store.write(record, vectors)
+    written = build_reports(store, tmp_path / "reports", ReportOptions(["latex"], reference="popular"))
+    tex = [p for p in written if p.suffix == ".tex" and name in p.name and not p.name.endswith("-document.tex")]
+    assert tex, written
+    assert any(want in p.read_text() for p in tex)

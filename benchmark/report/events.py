@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.evaluation import evaluator_for
 from benchmark.metrics import metric_from_counts
-from benchmark.protocols.warmup import STAGES
 from benchmark.store import ResultStore
 
 
@@ -106,7 +106,7 @@ class EventCache:
         ref = None
         for path in row.paths:
             v = self.vectors(path)
-            sel = _subset_mask(v, split, subset)
+            sel = evaluator_for(row.key.protocol).subset_mask(v, split, subset)
             ev = np.stack([v[f"{split}.user"][sel], v[f"{split}.item"][sel]])
             if ref is not None and not np.array_equal(ev, ref):
                 raise BenchError(f"{row.key.label}: seeds were evaluated on different events ({path})")
@@ -119,7 +119,7 @@ class EventCache:
         out = []
         for path in row.paths:
             v = self.vectors(path)
-            sel = _subset_mask(v, split, subset)
+            sel = evaluator_for(row.key.protocol).subset_mask(v, split, subset)
             if f"{split}.s" in v:
                 out.append(metric_from_counts(metric, v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
             elif f"{split}.{metric}" in v:  # full ranking: the protocol's metrics are stored, K is fixed
@@ -134,31 +134,9 @@ class EventCache:
         out = []
         for path in row.paths:
             v = self.vectors(path)
-            sel = _subset_mask(v, split, subset)
+            sel = evaluator_for(row.key.protocol).subset_mask(v, split, subset)
             out.append((v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
         return out
-
-
-SUBSET_CODES = {"all": 0, "cold": 1, "warm": 2}  # full-ranking rows: one per (user, candidate set)
-
-
-def _subset_mask(v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
-    if f"{split}.stage" in v:  # warmup rows: one per (new item, stage)
-        if subset not in STAGES:
-            raise BenchError(f"--subset {subset!r}: warmup tables are per stage: {', '.join(STAGES)}")
-        return v[f"{split}.stage"] == STAGES.index(subset)
-    if f"{split}.subset" in v:
-        if subset not in SUBSET_CODES:
-            raise BenchError(f"--subset {subset!r}: expected all, cold or warm")
-        return v[f"{split}.subset"] == SUBSET_CODES[subset]
-    cold = v[f"{split}.cold"].astype(bool)
-    if subset == "all":
-        return np.ones_like(cold)
-    if subset == "cold":
-        return cold
-    if subset == "warm":
-        return ~cold
-    raise BenchError(f"--subset {subset!r}: expected all, cold or warm")
 
 
 def rows_by_table(groups: dict[RowKey, RowEvents]) -> dict[tuple[str, str], dict[RowKey, RowEvents]]:

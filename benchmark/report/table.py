@@ -202,7 +202,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     by_col: dict[int, list[Comparison]] = {}
     if ref_row is not None:
         for col, c in enumerate(columns):
-            if (ref_row, col) not in per_event:
+            if (ref_row, col) not in per_event or c.n_events == 0:  # nothing to compare on an empty subset
                 continue
             for b in baselines:
                 if (b, col) in per_event:

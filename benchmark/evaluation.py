@@ -1,0 +1,169 @@
+"""One evaluator per evaluation kind: sampled ranking (``loo``), full ranking (``cold``), pointwise (``warmup``).
+
+A protocol names its kind (``EVALUATION``); the evaluator owns everything that follows from it: the validation
+signal a method's fit sees, the evaluation of each held-out part with the per-row vectors it stores (their schema),
+how a report picks a subset of those vectors, and the report profile (default metrics, what a row is, its subsets).
+``trial.py`` and the reports reach them only through ``EVALUATORS[kind]``, so a plugin protocol of any kind gets its
+validation, its records and its tables with no lookup by protocol name. This module is part of the harness hash
+(benchmark/identity.py): a change here changes every trial id.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from benchmark import fullrank, warmup
+from benchmark import metrics as M
+from benchmark.errors import BenchError
+from benchmark.method import Method
+from benchmark.protocols.warmup import STAGES
+
+if TYPE_CHECKING:
+    from benchmark.trial import TrialEnvironment
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a report shows for an evaluation kind."""
+
+    metrics: tuple[str, ...]  # default table columns
+    ci_metrics: tuple[str, ...]  # the confidence-interval plot
+    headline: str  # the cold-vs-warm plot
+    over_k: bool  # any K is derivable (stored ranks), so HR/NDCG over K can be drawn
+    unit: str  # what one row of per-event vectors is
+    subset_noun: str  # "cold targets" vs "cold candidates"
+    stored: tuple[str, ...] | None = None  # the only metrics available (K fixed at run time); None: any K
+    subsets: tuple[str, ...] = ("all", "cold", "warm")  # one table per subset
+    ranking: bool = True  # cold-vs-warm and score-distribution plots apply
+
+    def available(self, requested: list[str]) -> list[str]:
+        return [m for m in requested if self.stored is None or m in self.stored]
+
+
+class Evaluator(abc.ABC):
+    kind: ClassVar[str]
+    profile: ClassVar[Profile]
+
+    @abc.abstractmethod
+    def validate(self, env: "TrialEnvironment", method: Method, seed: int, audit: bool, metric: str) -> float:
+        """The protocol's validation metric of ``method`` as it is now, over all validation rows."""
+
+    @abc.abstractmethod
+    def evaluate(self, env: "TrialEnvironment", method: Method, part: str, seed: int, audit: bool,
+                 save_scores: bool, vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Evaluate one part (valid or test): add its per-row vectors to ``vectors``, return the record's summary."""
+
+    @abc.abstractmethod
+    def subset_mask(self, v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
+        """Which stored rows of ``split`` belong to ``subset`` (a report's table)."""
+
+
+class SampledRanking(Evaluator):
+    """One row per event: the positive ranked among frozen sampled candidates; (s, e) stored, so any K later."""
+
+    kind = "sampled"
+    profile = Profile(("hr@5", "hr@10", "ndcg@5", "ndcg@10"), ("hr@10", "ndcg@10"), "hr@10", True, "events", "targets")
+
+    def validate(self, env, method, seed, audit, metric):
+        from benchmark.trial import rank_events
+
+        s, e, _ = rank_events(method, env.views.events("valid", audit))
+        return float(M.metric_from_counts(metric, s, e).mean()) if len(s) else 0.0
+
+    def evaluate(self, env, method, part, seed, audit, save_scores, vectors):
+        from benchmark.trial import rank_events
+
+        events = env.views.events(part, audit)
+        s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
+        per_event = M.all_metrics(s, e)
+        if scores is not None:  # for the score-distribution plot; candidates' causal cold flags at the event
+            vectors.update({f"{part}.scores": scores.astype(np.float32), f"{part}.cand_cold": events.numpy("cand_cold"),
+                            f"{part}.cand_mask": events.numpy("cand_mask")})
+        cold = events.numpy("cold").astype(bool)
+        tail = events.numpy("tail").astype(bool) if "tail" in events else None
+        vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
+                        f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
+                        f"{part}.cold": cold})
+        if tail is not None:
+            vectors[f"{part}.tail"] = tail
+        vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
+        return M.summarise(per_event, cold, tail)
+
+    def subset_mask(self, v, split, subset):
+        cold = v[f"{split}.cold"].astype(bool)
+        masks = {"all": np.ones_like(cold), "cold": cold, "warm": ~cold}
+        if f"{split}.tail" in v:
+            masks["tail"] = v[f"{split}.tail"].astype(bool)
+        if subset not in masks:
+            raise BenchError(f"--subset {subset!r}: expected {', '.join(masks)}")
+        return masks[subset]
+
+
+SUBSET_CODES = {name: code for code, name in enumerate(fullrank.SUBSETS)}  # full ranking: one row per (user, set)
+
+
+class FullRanking(Evaluator):
+    """One row per (user, candidate set) under full ranking; the metric vectors are stored (K fixed at run time)."""
+
+    kind = "full"
+    profile = Profile(("recall@10", "recall@20", "ndcg@10", "ndcg@20"), ("recall@20", "ndcg@20"), "ndcg@20", False,
+                      "users", "candidates", fullrank.METRICS)
+
+    def validate(self, env, method, seed, audit, metric):
+        rows = fullrank.evaluate(method, env.fullrank_part("valid"), subsets=("all",))
+        return float(rows[metric].mean()) if len(rows[metric]) else 0.0
+
+    def evaluate(self, env, method, part, seed, audit, save_scores, vectors):
+        rows = fullrank.evaluate(method, env.fullrank_part(part))
+        vectors.update({f"{part}.user": rows["user"], f"{part}.item": np.full(len(rows["user"]), -1, dtype=np.int64),
+                        f"{part}.subset": rows["subset"], f"{part}.n_rel": rows["n_rel"]})
+        vectors.update({f"{part}.{m}": rows[m] for m in fullrank.METRICS})
+        return fullrank.summarise(rows)
+
+    def subset_mask(self, v, split, subset):
+        if subset not in SUBSET_CODES:
+            raise BenchError(f"--subset {subset!r}: expected {', '.join(SUBSET_CODES)}")
+        return v[f"{split}.subset"] == SUBSET_CODES[subset]
+
+
+class Pointwise(Evaluator):
+    """One row per (new item, warm-up stage): AUC over its labelled rows; the warm-up runs on a copy of the method."""
+
+    kind = "pointwise"
+    profile = Profile(("auc",), ("auc",), "auc", False, "items", "stage", ("auc", "logloss"), STAGES, False)
+
+    def validate(self, env, method, seed, audit, metric):
+        # validation new items at the cold stage (no warm-up inside a fit)
+        summary, _ = warmup.evaluate(method, env.views.events("valid"), env.views.events("warm_valid"),
+                                     env.split.meta["params"], seed, stages=STAGES[:1])
+        return float(summary[STAGES[0]][metric] or 0.0)
+
+    def evaluate(self, env, method, part, seed, audit, save_scores, vectors):
+        summary, vec = warmup.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
+                                       env.split.meta["params"], seed)
+        vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
+                        f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})
+        return summary
+
+    def subset_mask(self, v, split, subset):
+        if subset not in STAGES:
+            raise BenchError(f"--subset {subset!r}: warmup tables are per stage: {', '.join(STAGES)}")
+        return v[f"{split}.stage"] == STAGES.index(subset)
+
+
+EVALUATORS: dict[str, Evaluator] = {e.kind: e for e in (SampledRanking(), FullRanking(), Pointwise())}
+
+
+def evaluator_for(protocol: str) -> Evaluator:
+    """The evaluator of a registered protocol (built-in or plugin), by the kind the protocol declares."""
+    from benchmark.protocols import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise BenchError(f"protocol {protocol!r} of a stored result is not registered here; install the plugin that "
+                         f"provides it to report on it")
+    return EVALUATORS[PROTOCOLS[protocol].EVALUATION]
+
