@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from benchmark import fullrank, warmup
+from benchmark import fullrank, warmup_loop
 from benchmark import metrics as M
 from benchmark.errors import BenchError
 from benchmark.method import Method
@@ -138,12 +138,12 @@ class Pointwise(Evaluator):
 
     def validate(self, env, method, seed, audit, metric):
         # validation new items at the cold stage (no warm-up inside a fit)
-        summary, _ = warmup.evaluate(method, env.views.events("valid"), env.views.events("warm_valid"),
+        summary, _ = warmup_loop.evaluate(method, env.views.events("valid"), env.views.events("warm_valid"),
                                      env.split.meta["params"], seed, stages=STAGES[:1])
         return float(summary[STAGES[0]][metric] or 0.0)
 
     def evaluate(self, env, method, part, seed, audit, save_scores, vectors):
-        summary, vec = warmup.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
+        summary, vec = warmup_loop.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
                                        env.split.meta["params"], seed)
         vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
                         f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})

@@ -21,7 +21,7 @@ ties are allowed (the harness breaks them fairly). C may be 101 sampled items or
 The ``warmup`` protocol scores labelled rows one by one with ``predict({"user", "item"}) -> (B,)`` logits and
 warms new items up in a harness-owned loop: the same optimiser and budget for every method, on the tensors
 ``warm_parameters()`` returns, minimising ``warm_loss``; ``observe`` sees the warm-up rows shown so far
-(benchmark/warmup.py).
+(benchmark/warmup_loop.py).
 
 Full-ranking protocols (``cold``) call ``score_all({"user": (B,)})`` for a (B, n_items) matrix; the
 default implementation calls ``score`` over item chunks, and embedding methods override it with one
@@ -148,7 +148,7 @@ class Method(abc.ABC):
         """Rebuild the fitted method from ``get_state()``'s output (no training)."""
         raise NotImplementedError(f"method {self.name!r} cannot be cached")
 
-    # --- the ``warmup`` protocol (benchmark/warmup.py runs the loop; every method gets the same budget) ---
+    # --- the ``warmup`` protocol (benchmark/warmup_loop.py runs the loop; every method gets the same budget) ---
     # True when predict() returns calibrated logits (trained with log-loss), so a log-loss is reported
     calibrated: ClassVar[bool] = False
 

@@ -32,7 +32,7 @@ class ScoredPinnacle:
                  np.ndarray], k: int, neighbours: int = 10) -> None:
         user, item = train.numpy("user"), train.numpy("item")
         value, label = train.numpy("value"), train.numpy("label")
-        pos, time = train.numpy("pos"), train.numpy("time")
+        pos, time = train.numpy("place"), train.numpy("time")
         positive = label == 1
         self.levels = sorted(np.unique(value[positive]).tolist(), reverse=True)
         if len(self.levels) > MAX_LEVELS:

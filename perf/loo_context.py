@@ -35,12 +35,12 @@ METHODS = ("sasrec", "dssm-sasrec", "promo")
 def training_only_windows(split) -> dict[str, np.ndarray]:
     """The test events' windows from the training rows alone (loo's own window code, on the training rows)."""
     tr, te = split.part("train"), split.part("test")
-    u, i, t, pos = (tr[k].astype(np.int64) for k in ("user", "item", "time", "pos"))
+    u, i, t, pos = (tr[k].astype(np.int64) for k in ("user", "item", "time", "place"))
     y = tr["label"]
     make = loo._window_maker(u, i, t, pos, y == 1, y == 0, split.meta["n_users"], split.meta["n_items"],
                              split.meta["params"], {"history": 0, "feedback_pos": 0, "feedback_neg": 0},
                              inclusive=False)
-    out = make("test", te["user"], te["cand"], te["time"], te["pos"], te["cand"].shape)
+    out = make("test", te["user"], te["cand"], te["time"], te["place"], te["cand"].shape)
     return {k.split("/", 1)[1]: v for k, v in out.items()}
 
 

@@ -38,7 +38,7 @@ def test_no_cold_item_reaches_training_and_statistics_come_from_training_rows():
     np.minimum.at(first, train_items, split.arrays["train/time"])
     assert (split.arrays["item/first_train_time"] == first).all()  # from training rows, never held-out ones
     order = np.argsort(_inter().time, kind="stable")
-    assert (_inter().time[order][split.arrays["train/pos"]] == split.arrays["train/time"]).all()  # total-order place
+    assert (_inter().time[order][split.arrays["train/place"]] == split.arrays["train/time"]).all()  # total-order place
     # validation cold items are never test cold items, and each part's cold rows use its own items
     assert set(np.flatnonzero(kind == 2)).isdisjoint(np.flatnonzero(kind == 3))
     for part, code in (("valid", 2), ("test", 3)):

@@ -27,16 +27,16 @@ def test_events_are_last_two_positives_and_never_in_training(built):
     inter, split = built
     u, i, t, y = _total_order(inter)
     tr = split.part("train")
-    train_pos = set(tr["pos"].tolist())
+    train_pos = set(tr["place"].tolist())
     for part in ("valid", "test"):
         ev = split.part(part)
-        assert not (set(ev["pos"].tolist()) & train_pos), f"{part} event inside the training rows"
-        assert np.all(y[ev["pos"]] == 1) and np.all(u[ev["pos"]] == ev["user"])
+        assert not (set(ev["place"].tolist()) & train_pos), f"{part} event inside the training rows"
+        assert np.all(y[ev["place"]] == 1) and np.all(u[ev["place"]] == ev["user"])
     v, te = split.part("valid"), split.part("test")
-    for user, vp, tp in zip(v["user"], v["pos"], te["pos"]):
+    for user, vp, tp in zip(v["user"], v["place"], te["place"]):
         positives = np.flatnonzero((u == user) & (y == 1))
         assert tp == positives[-1] and vp == positives[-2]
-        rows = tr["pos"][tr["user"] == user]
+        rows = tr["place"][tr["user"] == user]
         assert rows.max() < vp, "a training row at or after the validation event"
         assert len(rows) == np.count_nonzero((u == user) & (np.arange(len(u)) < vp))
 
@@ -76,19 +76,19 @@ def test_windows_are_strictly_before_the_event_and_match_a_naive_build(built):
 
     def columns(with_valid):
         posm = tr["label"] == 1
-        cols = {"user": tr["user"][posm], "item": tr["item"][posm], "time": tr["time"][posm], "pos": tr["pos"][posm]}
+        cols = {"user": tr["user"][posm], "item": tr["item"][posm], "time": tr["time"][posm], "place": tr["place"][posm]}
         if with_valid:
             cols = {"user": np.r_[cols["user"], vu], "item": np.r_[cols["item"], vi], "time": np.r_[cols["time"], vt],
-                    "pos": np.r_[cols["pos"], vp]}
+                    "place": np.r_[cols["place"], vp]}
         return cols
 
     negm = tr["label"] == 0
 
     def check(c, hist, hist_mask, fbp, fbp_mask, fbn, fbn_mask, user, item, t):
-        assert hist[hist_mask].tolist() == _naive_window(c["user"], c["item"], c["time"], c["pos"], user, t, L)
-        assert fbp[fbp_mask].tolist() == _naive_window(c["item"], c["user"], c["time"], c["pos"], item, t, k)
+        assert hist[hist_mask].tolist() == _naive_window(c["user"], c["item"], c["time"], c["place"], user, t, L)
+        assert fbp[fbp_mask].tolist() == _naive_window(c["item"], c["user"], c["time"], c["place"], item, t, k)
         assert fbn[fbn_mask].tolist() == _naive_window(tr["item"][negm], tr["user"][negm], tr["time"][negm],
-                                                       tr["pos"][negm], item, t, k)
+                                                       tr["place"][negm], item, t, k)
         # left padding: valid entries are a suffix
         for m in (hist_mask, fbp_mask, fbn_mask):
             assert not np.any(m[:-1] & ~m[1:])
@@ -111,7 +111,7 @@ def test_windows_are_strictly_before_the_event_and_match_a_naive_build(built):
 def test_test_context_holds_validation_events_only_when_asked_and_never_in_training(built):
     inter, split = built
     vu, vi, vt, vp = _validation_rows(inter)
-    assert not set(vp.tolist()) & set(split.part("train")["pos"].tolist())
+    assert not set(vp.tolist()) & set(split.part("train")["place"].tolist())
     assert split.meta["test_context"] == "train+valid"
     te = split.part("test")
     own = {int(a): (int(b), int(c)) for a, b, c in zip(vu, vi, vt)}

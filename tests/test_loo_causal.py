@@ -152,7 +152,7 @@ def test_release_sample_filter_drops_samples_but_keeps_their_context():
     filt = loo.build(inter, dict(PARAMS, min_prior_positives=3))
     u, i, t, y = _order(inter)
     tr = filt.part("train")
-    earlier = np.array([np.sum((u == u[p]) & (y == 1) & (t < t[p])) for p in tr["pos"]])  # strictly earlier times
+    earlier = np.array([np.sum((u == u[p]) & (y == 1) & (t < t[p])) for p in tr["place"]])  # strictly earlier times
     assert earlier.min() >= 3
     assert filt.meta["n_context_rows_not_trained"] == len(base.part("train")["user"]) - len(tr["user"]) > 0
     for name in ("valid/hist", "valid/fb_pos", "test/hist", "test/cand", "valid/cold", "item/train_pos_count"):

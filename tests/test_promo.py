@@ -121,7 +121,7 @@ def test_audit_leak_changes_exactly_the_windows_the_spec_names(data):
 def _naive_scored(tr, item, t, k, levels):
     sel = (tr["item"] == item) & (tr["time"] < t) & (tr["label"] == 1)
     rows = np.flatnonzero(sel)
-    order = sorted(rows, key=lambda r: (levels.index(tr["value"][r]), -tr["pos"][r]))  # best value, then latest
+    order = sorted(rows, key=lambda r: (levels.index(tr["value"][r]), -tr["place"][r]))  # best value, then latest
     return sorted(tr["user"][order[:k]].tolist())
 
 

@@ -157,7 +157,7 @@ class ColumnZero(Method):
         return {}
 
     def score(self, batch):
-        assert not {"item", "cold", "pos"} & set(batch), "the scorer saw the positive item, its flag or position"
+        assert not {"item", "cold", "place"} & set(batch), "the scorer saw the positive item, its flag or position"
         cand = batch["cand"]
         return -torch.arange(cand.shape[1], dtype=torch.float32).expand(cand.shape[0], -1).clone()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import pointwise, warmup
+from benchmark import pointwise, warmup_loop
 from benchmark.errors import BenchError
 from benchmark.method import Method
 from benchmark.protocols import get_split
@@ -54,11 +54,11 @@ def test_stages_are_per_item_in_time_order_and_eval_rows_never_warm_up():
     k = SMALL["k"]
     for part in ("valid", "test"):
         ev, wu = split.part(part), split.part(f"warm_{part}")
-        assert not set(ev["pos"]) & set(wu["pos"])  # no row is both
-        assert (inter.item[order][wu["pos"]] == wu["item"]).all() and (inter.time[order][ev["pos"]] == ev["time"]).all()
+        assert not set(ev["place"]) & set(wu["place"])  # no row is both
+        assert (inter.item[order][wu["place"]] == wu["item"]).all() and (inter.time[order][ev["place"]] == ev["time"]).all()
         for item in np.unique(wu["item"]):
             w = wu["item"] == item
-            stages, pos, times = wu["stage"][w], wu["pos"][w], wu["time"][w]
+            stages, pos, times = wu["stage"][w], wu["place"][w], wu["time"][w]
             assert np.bincount(stages, minlength=4)[1:].tolist() == [k, k, k]
             by_place = np.argsort(pos)
             assert (np.diff(stages[by_place]) >= 0).all()  # warm-a, then warm-b, then warm-c in the total order
@@ -68,7 +68,7 @@ def test_stages_are_per_item_in_time_order_and_eval_rows_never_warm_up():
             assert sorted(pos) == sorted(all_rows[:3 * k])
             e = ev["item"] == item
             assert (ev["time"][e] > times.max()).all()  # strictly after the last warm-up row: ties are dropped
-            assert (ev["pos"][e] > pos.max()).all()
+            assert (ev["place"][e] > pos.max()).all()
 
 
 def test_an_evaluation_row_at_the_time_of_the_last_warm_up_row_is_dropped():
@@ -153,20 +153,20 @@ def test_warm_up_sees_only_its_stage_rows_of_its_part_and_leaves_the_fitted_meth
     for part in ("valid", "test"):
         ev, wu = env.views.events(part), env.views.events(f"warm_{part}")
         calls = {}
-        real_fork = warmup.fork
+        real_fork = warmup_loop.fork
 
         def keep(m):
             calls["fork"] = real_fork(m)
             return calls["fork"]
 
-        warmup.fork = keep
+        warmup_loop.fork = keep
         try:
-            summary, vectors = warmup.evaluate(spy, ev, wu, env.split.meta["params"], seed=0)
+            summary, vectors = warmup_loop.evaluate(spy, ev, wu, env.split.meta["params"], seed=0)
         finally:
-            warmup.fork = real_fork
+            warmup_loop.fork = real_fork
         forked = calls["fork"]
         assert spy.seen == [] and float(spy.table.detach().abs().sum()) == 0.0  # the original never warmed up
-        eval_pos = set(ev.numpy("pos").tolist())
+        eval_pos = set(ev.numpy("place").tolist())
         stages_seen = torch.cat([b["stage"] for b in forked.seen])
         assert forked.seen  # rows were shown
         assert set(torch.cat([b["item"] for b in forked.seen]).tolist()) <= set(wu.numpy("item").tolist())
@@ -179,7 +179,7 @@ def test_warm_up_sees_only_its_stage_rows_of_its_part_and_leaves_the_fitted_meth
         for batch in forked.seen:
             for key in zip(batch["item"].tolist(), batch["time"].tolist(), batch["user"].tolist()):
                 assert key in warm_keys
-        assert not eval_pos & set(wu.numpy("pos").tolist())
+        assert not eval_pos & set(wu.numpy("place").tolist())
         assert list(summary) == list(proto.STAGES) and set(np.unique(vectors["stage"])) == {0, 1, 2, 3}
 
 
@@ -217,15 +217,15 @@ def _fitted(env, name: str):
 
 @pytest.mark.parametrize("name", WARM_METHODS + ["bpr-mf", "deepmusic"])
 def test_only_declared_parameters_change_during_warm_up(env, name):
-    m = warmup.fork(_fitted(env, name))
+    m = warmup_loop.fork(_fitted(env, name))
     declared = m.warm_parameters()
     refs = _tensors(m)
     before = {k: v.detach().clone() for k, v in refs.items()}
     declared_before = [p.detach().clone() for p in declared]
     wu = env.views.events("warm_test")
     idx = torch.nonzero(wu["stage"] == 1).squeeze(1)
-    rows = {k: wu[k][idx] for k in warmup.WARM_FIELDS}
-    info = warmup.warm_up_stage(m, rows, env.split.meta["params"], torch.Generator().manual_seed(0))
+    rows = {k: wu[k][idx] for k in warmup_loop.WARM_FIELDS}
+    info = warmup_loop.warm_up_stage(m, rows, env.split.meta["params"], torch.Generator().manual_seed(0))
     assert info["updated"] and info["steps"] > 0
     declared_ids = {id(p) for p in declared}
     assert len(refs) > len(declared)

@@ -120,7 +120,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     arrays: dict[str, np.ndarray] = {
         "train/user": ru[tr].astype(np.int32), "train/item": ri[tr].astype(np.int32),
         "train/label": np.ones(int(tr.sum()), dtype=np.int8), "train/time": rt[tr],
-        "train/pos": rows[tr].astype(np.int64),  # place in the total order, as in loo
+        "train/place": rows[tr].astype(np.int64),  # place in the total order, as in loo
         "train/value": inter.value[order][rows[tr]],
         "item/train_pos_count": train_pos_count.astype(np.int64), "item/is_cold": kind >= 2,
         "item/kind": kind, "item/first_train_time": first_train,

@@ -118,10 +118,10 @@ def audit_windows(inter: Interactions, split: Split) -> dict[str, np.ndarray]:
     make = _window_maker(u, i, t, pos, y == 1, y == 0, inter.n_users, inter.n_items, split.meta["params"],
                          {"history": 0, "feedback_pos": 0, "feedback_neg": 0}, inclusive=True)
     tr = split.part("train")
-    out = make("train", tr["user"], tr["item"], tr["time"], tr["pos"], (len(tr["user"]),))
+    out = make("train", tr["user"], tr["item"], tr["time"], tr["place"], (len(tr["user"]),))
     for part in PARTS:
         ev = split.part(part)
-        out.update(make(part, ev["user"], ev["cand"], ev["time"], ev["pos"], ev["cand"].shape))
+        out.update(make(part, ev["user"], ev["cand"], ev["time"], ev["place"], ev["cand"].shape))
     return out
 
 
@@ -189,7 +189,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
 
     arrays: dict[str, np.ndarray] = {
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
-        "train/label": y[train].astype(np.int8), "train/time": t[train], "train/pos": pos[train],
+        "train/label": y[train].astype(np.int8), "train/time": t[train], "train/place": pos[train],
         "train/value": inter.value[order][train],
         "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": tail,
         "item/first_train_time": first_train,
@@ -214,7 +214,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         n_prior = prior_count(items, times)
         cold = n_prior < tau
         arrays.update({f"{part}/user": users.astype(np.int32), f"{part}/item": items.astype(np.int32),
-                       f"{part}/time": times, f"{part}/pos": ep, f"{part}/cold": cold, f"{part}/tail": tail[items],
+                       f"{part}/time": times, f"{part}/place": ep, f"{part}/cold": cold, f"{part}/tail": tail[items],
                        f"{part}/n_prior_pos": n_prior.astype(np.int64),
                        f"{part}/cand_cold": (prior_count(cand, times[:, None]) < tau) & cmask,
                        f"{part}/cand": cand, f"{part}/cand_mask": cmask})

@@ -118,7 +118,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     tr = train
     arrays: dict[str, np.ndarray] = {
         "train/user": u[tr].astype(np.int32), "train/item": i[tr].astype(np.int32),
-        "train/label": y[tr].astype(np.int8), "train/time": t[tr], "train/pos": np.flatnonzero(tr).astype(np.int64),
+        "train/label": y[tr].astype(np.int8), "train/time": t[tr], "train/place": np.flatnonzero(tr).astype(np.int64),
         "train/value": v[tr],
         "item/train_pos_count": np.bincount(i[tr][y[tr] == 1], minlength=n_items).astype(np.int64),
         "item/is_cold": kind != 1, "item/kind": kind,
@@ -131,7 +131,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         for prefix, sel in ((name, ev), (f"warm_{name}", wu)):  # pos: the row's place in the total order
             arrays.update({f"{prefix}/user": u[sel].astype(np.int32), f"{prefix}/item": i[sel].astype(np.int32),
                            f"{prefix}/label": y[sel].astype(np.int8), f"{prefix}/time": t[sel],
-                           f"{prefix}/pos": np.flatnonzero(sel).astype(np.int64)})
+                           f"{prefix}/place": np.flatnonzero(sel).astype(np.int64)})
         arrays[f"warm_{name}/stage"] = stage[wu]
         meta_parts[name] = {"n_items": int((kind == code).sum()), "n_eval_rows": int(ev.sum()),
                             "n_eval_positives": int(y[ev].sum()), "n_warmup_rows": int(wu.sum())}
