@@ -35,7 +35,7 @@ class DropoutNet(TableScorer, Method):
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"layers": "200", "rank": 200, "dropout": 0.5, "lr": 0.01, "momentum": 0.9, "n_scores_user": 2500,
                 "user_batch": 1000, "data_batch": 1024, "max_data_per_step": 2_500_000, "lr_decay": 0.1,
-                "decay_every": 50, "epochs": 10, "patience": 10}
+                "decay_every": 50, "epochs": 10, "patience": 10, "standardise_content": False}
     budgets = {"quick": {"epochs": 2, "max_data_per_step": 100_000}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
@@ -49,6 +49,8 @@ class DropoutNet(TableScorer, Method):
         # goes in raw, as the reference feeds its tf-idf rows
         self.u_pref = standardise(users, users.abs().sum(1) > 0, clip=5.0, unbiased=False)
         self.v_pref = standardise(items, self.warm & (items.abs().sum(1) > 0), clip=5.0, unbiased=False)
+        if o["standardise_content"]:  # version 1's choice, kept to measure it: z-scored content, warm statistics
+            self.content = standardise(self.content, self.warm)
         layers = layer_sizes(o["layers"])
         self.net = DropoutNetModel(users.shape[1], self.content.shape[1], layers, o["rank"]).to(self.device)
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])
