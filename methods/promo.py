@@ -209,7 +209,7 @@ class Promo(Method):
     def _warm_at(self, items: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Items with at least tau training positives strictly before ``times`` (broadcast against ``items``)."""
         it = torch.from_numpy(np.ascontiguousarray(items, dtype=np.int64)).to(self.device)
-        tt = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(times, items.shape), dtype=np.int64)).to(self.device)
+        tt = torch.from_numpy(np.array(np.broadcast_to(times, items.shape), dtype=np.int64)).to(self.device)
         return (self.pop.counts(it, tt) >= self.tau).cpu().numpy()
 
     def score(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -136,7 +136,7 @@ def test_scored_pinnacle_takes_top_values_before_t_and_borrows_for_empty_items(d
     def warm_at(items, times):
         t = np.broadcast_to(times, items.shape)
         return (pop.counts(torch.from_numpy(np.ascontiguousarray(items)).long(),
-                           torch.from_numpy(np.ascontiguousarray(t)).long()) >= tau).numpy()
+                           torch.from_numpy(np.array(t, dtype=np.int64))) >= tau).numpy()
 
     pin = ScoredPinnacle(train, vecs, warm_at, k=3)
     assert pin.levels == [5.0, 4.0]
