@@ -58,6 +58,19 @@ def main() -> None:
     variants = {"default": pop_cls.resolved_defaults("paper")}
     if "count" in pop_cls.defaults:
         variants["count=whole"] = dict(variants["default"], count="whole")
+    tr = split.part("train")
+    positive = tr["label"] == 1
+    span = int(max(tr["time"].max(), split.part("test")["time"].max())) + 2
+    keys = np.sort(tr["item"][positive].astype(np.int64) * span + tr["time"][positive])
+
+    def before(items: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Training positives of each item strictly before the time, from the split's arrays (any version)."""
+        items = items.astype(np.int64)
+        return np.searchsorted(keys, items * span + times) - np.searchsorted(keys, items * span)
+
+    print(f"training rows {meta['n_train_rows']}; rows in the context but not trained "
+          f"{meta.get('n_context_rows_not_trained', 'absent')}")
+    valid_item = dict(zip(split.part("valid")["user"].tolist(), split.part("valid")["item"].tolist()))
     for part in ("valid", "test"):
         ev = split.part(part)
         cold = ev["cold"].astype(bool)
@@ -69,12 +82,22 @@ def main() -> None:
               f"left out by the existence rule {counts.get('n_events_positive_not_existing', 'absent')}; "
               f"whole-period tail targets {counts.get('n_tail_targets', 'absent')}; "
               f"histories holding the user's validation item {counts.get('n_histories_with_own_valid_item', 'absent')}")
+        causal_cold = before(ev["item"], ev["time"]) < meta["params"]["tau"]
+        print(f"  targets flagged warm with fewer than tau training positives before the event: "
+              f"{int((~cold & causal_cold).sum())} of {int((~cold).sum())}")
+        if part == "test":
+            held = [u in valid_item and bool(np.any((h == valid_item[u]) & m))
+                    for u, h, m in zip(ev["user"].tolist(), ev["hist"], ev["hist_mask"])]
+            print(f"  test histories holding the user's evaluated validation item: {sum(held)} of {len(held)}")
         events = env.views.events(part)
         n_cand = events.numpy("cand_mask").sum(1)
         chance = M.metric_from_counts("hr@10", np.zeros(len(n_cand), dtype=np.int64), n_cand - 1)
         s, e, _ = rank_events(EmptyWindows({}, env.context(0, "paper", False)), events)
         print(f"  chance HR@10:               {by_subset(chance, subsets)}")
         print(f"  empty-windows scorer HR@10: {by_subset(M.metric_from_counts('hr@10', s, e), subsets)}")
+        counts = before(ev["cand"], np.broadcast_to(ev["time"][:, None], ev["cand"].shape))
+        s, e = M.rank_counts(torch.from_numpy(counts.astype(np.float32)), torch.from_numpy(ev["cand_mask"]))
+        print(f"  causal-count scorer HR@10:  {by_subset(M.metric_from_counts('hr@10', s.numpy(), e.numpy()), subsets)}")
         for label, options in variants.items():
             method = pop_cls(dict(options), env.context(0, "paper", False))
             method.fit(env.views.train())
