@@ -137,7 +137,7 @@ class Pointwise(Evaluator):
     profile = Profile(("auc",), ("auc",), "auc", False, "items", "stage", ("auc", "logloss"), STAGES, False)
 
     def validate(self, env, method, seed, audit, metric):
-        # validation new items at the cold stage (no warm-up inside a fit)
+        # validation new items at the base stage (no warm-up inside a fit)
         summary, _ = warmup_loop.evaluate(method, env.views.events("valid"), env.views.events("warm_valid"),
                                      env.split.meta["params"], seed, stages=STAGES[:1])
         return float(summary[STAGES[0]][metric] or 0.0)

@@ -54,7 +54,6 @@ class TrainData:
     user_features: torch.Tensor  # (n_users, Fu) float32
     item_features: torch.Tensor  # (n_items, Fi) float32
     item_train_pos_count: torch.Tensor  # (n_items,) positives per item in the training rows
-    item_is_cold: torch.Tensor  # (n_items,) bool: loo: tau on training rows; cold: the strict new items
     meta: dict[str, Any] = field(default_factory=dict)
     # column names of the feature matrices ("genre=Drama", "age25-34", ...): CTR models group them into fields
     user_feature_names: tuple[str, ...] = ()

@@ -187,7 +187,7 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
         if record["status"] == "ok":
             summary.ok += 1
             metric = PROTOCOLS[s.protocol].VALID_METRIC
-            first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the cold stage
+            first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
             value = record["metrics"]["test"][first][metric]
             tqdm.write(f"ok     {label}: test {first} {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
                        file=sys.stderr)

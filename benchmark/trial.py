@@ -152,7 +152,7 @@ class TrialEnvironment:
         generator = torch.Generator().manual_seed(seed)
 
         def validate(m: Method) -> float:
-            # over all events / all candidates / the validation items at the cold stage
+            # over all events / all candidates / the validation items at the base stage
             return self.evaluator.validate(self, m, seed, audit, self.protocol.VALID_METRIC)
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
@@ -210,7 +210,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
                     "notes": inter.provenance.get("notes", [])},
         "protocol": {"name": spec.protocol, "evaluation": env.evaluator.kind, "params": split.meta["params"],
                      "split_hash": split.hash,
-                     "tau": split.meta.get("tau"), "cold_item_share": split.meta["cold_item_share"],
+                     "tau": split.meta.get("tau"),
                      "split": {k: v for k, v in split.meta.items() if k not in ("params", "split_hash")}},
         "env": environment(device),
     }

@@ -51,7 +51,7 @@ class SplitViews:
                 n_items=self.inter.n_items, user_features=torch.from_numpy(self.inter.user_features).to(d),
                 item_features=torch.from_numpy(self.inter.item_features).to(d),
                 item_train_pos_count=torch.from_numpy(item["train_pos_count"]).to(d),
-                item_is_cold=torch.from_numpy(item["is_cold"]).to(d), meta=training_meta(self.split.meta, audit),
+                meta=training_meta(self.split.meta, audit),
                 user_feature_names=tuple(self.inter.user_feature_names),
                 item_feature_names=tuple(self.inter.item_feature_names))
         return self._train[audit]

@@ -11,7 +11,7 @@ stage's rows and writes the new items' embeddings again.
 
 Leak removed: the reference's ``count`` is each item's frequency in the WHOLE rating table (future
 popularity). Here the count is what the method has seen: an old item's training rows, a new item's
-warm-up rows so far (0 at the cold stage), scaled by log1p and the largest training count.
+warm-up rows so far (0 at the base stage), scaled by log1p and the largest training count.
 
 Method card (paper, defaults, what we changed and why): docs/methods/cvar.md.
 """

@@ -3,7 +3,7 @@
 
 These methods were published for strict cold start and define no warm-up step. The offset is the smallest
 faithful extension: the method's own user and item vectors stay frozen, each new item's vector moves by
-a learnt delta (zero at the cold stage, so cold-stage scores are the method's own), and the loss is the
+a learnt delta (zero at the base stage, so base-stage scores are the method's own), and the loss is the
 harness's log-loss on ``u . (v_i + delta_i)``, the same for every such method. docs/protocols.md says so.
 """
 

@@ -65,7 +65,7 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     assert "ml-100k / cold / test / cold candidates" in md and "Recall@20" in md
     cold_tex = (reports / "tables" / "cold-quick-test-cold.tex").read_text()
     assert "Recall@20" in cold_tex and "dropoutnet" in cold_tex
-    for stage in ("cold", "warm-a", "warm-b", "warm-c"):
+    for stage in ("base", "warm-a", "warm-b", "warm-c"):
         assert "cvar" in (reports / "tables" / f"warmup-quick-test-{stage}.tex").read_text()
     assert "ml-100k-warmup-quick-over-stages.pdf" in plots
     assert "ml-100k / warmup / test: AUC per stage" in md and "metaemb" in md

@@ -45,7 +45,7 @@ def test_real_loo_split_has_the_recorded_shape(grouplens_dir):
     # 942 users have events; 14 test events are left out by the existence rule (docs/protocols.md, loo version 3)
     assert m["n_users_with_events"] == 942 and m["parts"]["test"]["n_events"] == 928
     assert m["parts"]["test"]["n_events_positive_not_existing"] == 14 and m["parts"]["test"]["n_cold_targets"] == 576
-    assert 0.75 <= m["cold_item_share"] <= 0.85  # card's tau chosen for ~80 % cold items
+    assert 0.75 <= m["tail_item_share"] <= 0.85  # card's tau chosen for ~80 % cold items
     assert m["parts"]["test"]["n_events_short_candidates"] == 0
     assert m["tie_excluded_window_entries"]["history"] > 0  # ML-100K has same-second bursts
 

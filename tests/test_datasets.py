@@ -208,7 +208,7 @@ def test_ml1m_card_figures_on_the_real_prefix():
 
     inter = load_dataset("ml-1m", ML1M_SHARED)
     loo, _ = get_split(inter, "loo")
-    assert (loo.meta["n_cold_items"], round(100 * loo.meta["cold_item_share"], 1)) == (2_356, 65.2)
+    assert (loo.meta["n_tail_items"], round(100 * loo.meta["tail_item_share"], 1)) == (2_356, 65.2)
     test = loo.meta["parts"]["test"]
     assert (test["n_cold_targets"], test["n_events"], test["n_events_positive_not_existing"]) == (1_139, 2_969, 30)
     warm, _ = get_split(inter, "warmup")

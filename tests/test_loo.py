@@ -148,11 +148,11 @@ def test_tau_counts_training_rows_only():
     inter = synthetic(seed=3)
     base = loo.build(inter, PARAMS)
     counts = np.bincount(base.part("train")["item"][base.part("train")["label"] == 1], minlength=inter.n_items)
-    np.testing.assert_array_equal(base.part("item")["is_cold"], counts < PARAMS["tau"])
+    np.testing.assert_array_equal(base.part("item")["tail"], counts < PARAMS["tau"])
     # a whole-log count would differ: held-out positives are real positives of their items
     whole = np.bincount(inter.item[inter.label == 1], minlength=inter.n_items)
     assert (whole > counts).any()
-    assert base.meta["cold_item_share"] == pytest.approx((counts < PARAMS["tau"]).mean())
+    assert base.meta["tail_item_share"] == pytest.approx((counts < PARAMS["tau"]).mean())
 
 
 def test_candidates_exclude_user_positives_and_exist_at_event_time(built):

@@ -259,7 +259,7 @@ def _trial(env, name: str, seed: int = 0):
 
 def test_random_reports_its_cold_value_at_every_stage(random_auc):
     values = {stage: m["auc"] for stage, m in random_auc.items()}
-    assert len(set(values.values())) == 1 and abs(values["cold"] - 0.5) < 0.03
+    assert len(set(values.values())) == 1 and abs(values["base"] - 0.5) < 0.03
 
 
 @pytest.mark.parametrize("name", WARM_METHODS)
@@ -269,7 +269,7 @@ def test_warm_up_methods_beat_random_at_every_stage(env, random_auc, name, tmp_p
     for stage in proto.STAGES:
         assert test[stage]["auc"] > random_auc[stage]["auc"] + 0.1, (stage, test[stage])
         assert test[stage]["logloss"] < math.log(2)  # calibrated CTR models beat the coin's log-loss
-    assert test["warm-c"]["auc_pooled"] > test["cold"]["auc_pooled"]  # warming up helps the pooled ranking
+    assert test["warm-c"]["auc_pooled"] > test["base"]["auc_pooled"]  # warming up helps the pooled ranking
     assert record["fit"]["valid_metric"] == "auc"
     store = ResultStore(tmp_path / "results")
     store.write(record, vectors)

@@ -145,7 +145,6 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     meta = {
         "split_hash": split_hash(inter.canonical_hash(), params), "protocol": NAME, "protocol_version": VERSION,
         "dataset": inter.dataset, "params": params, "interactions_sha256": inter.canonical_hash(),
-        "features_sha256": inter.features_hash(),
         "n_users": n_users, "n_items": n_items, "n_rows": len(inter), "n_positive_pairs": len(rows),
         "n_duplicate_positives_dropped": int(n_duplicates), "n_train_rows": int(tr.sum()),
         "n_train_users": n_eval_users, "n_items_with_positives": int(len(items)),

@@ -191,7 +191,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
         "train/label": y[train].astype(np.int8), "train/time": t[train], "train/place": pos[train],
         "train/value": inter.value[order][train],
-        "item/train_pos_count": item_train_pos.astype(np.int64), "item/is_cold": tail,
+        "item/train_pos_count": item_train_pos.astype(np.int64), "item/tail": tail,
         "item/first_train_time": first_train,
     }
     arrays.update(windows("train", u[train], i[train], t[train], pos[train], (int(train.sum()),)))
@@ -233,13 +233,12 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     meta = {
         "split_hash": split_hash(inter.canonical_hash(), params), "protocol": NAME, "protocol_version": VERSION,
         "dataset": inter.dataset, "params": params, "interactions_sha256": inter.canonical_hash(),
-        "features_sha256": inter.features_hash(),
         "n_users": n_users, "n_items": n_items, "n_rows": n_rows, "n_train_rows": int(train.sum()),
         "n_train_positives": int((train & (y == 1)).sum()), "n_users_with_events": int(has_event.sum()),
         "n_context_rows": int(context.sum()), "n_context_rows_not_trained": int((context & ~train).sum()),
         "n_dropped_rows": int(n_rows - context.sum() - 2 * has_event.sum()),
         "test_context": "train+valid" if with_valid else "train",
-        "tau": tau, "n_cold_items": int(tail.sum()), "cold_item_share": float(tail.mean()),
+        "tau": tau, "n_tail_items": int(tail.sum()), "tail_item_share": float(tail.mean()),
         "tie_excluded_window_entries": ties, "parts": meta_parts,
     }
     assert set(meta_parts) == set(PARTS)

@@ -31,12 +31,14 @@ from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 
 NAME = "warmup"
-VERSION = "1"
+VERSION = "2"  # 2: the first stage is "base" (was "cold"), the split meta lost features_sha256
 EVALUATION = "pointwise"  # labelled rows scored one by one: AUC per new item, pooled AUC, log-loss
 IMPLICIT = False  # training rows are labelled (1 positive / 0 explicit negative)
-VALID_METRIC = "auc"  # mean per-item AUC of the validation new items at the cold stage
+VALID_METRIC = "auc"  # mean per-item AUC of the validation new items at the base stage (before any warm-up)
 PROVIDES: frozenset[str] = frozenset()  # no causal windows
-STAGES = ("cold", "warm-a", "warm-b", "warm-c")
+# "base": the fitted model before any warm-up batch (the papers' "cold-start phase"); not called "cold", which
+# names the protocol and the subsets of the other two
+STAGES = ("base", "warm-a", "warm-b", "warm-c")
 DEFAULTS: dict[str, Any] = {"n_old": 100, "k": 10, "min_eval_rows": 10, "split_seed": 0,
                             # the warm-up budget, the same for every method (the harness runs the loop)
                             "warm_lr": 1e-3, "warm_batch": 32, "warm_epochs": 1}
@@ -121,14 +123,14 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "train/label": y[tr].astype(np.int8), "train/time": t[tr], "train/place": np.flatnonzero(tr).astype(np.int64),
         "train/value": v[tr],
         "item/train_pos_count": np.bincount(i[tr][y[tr] == 1], minlength=n_items).astype(np.int64),
-        "item/is_cold": kind != 1, "item/kind": kind,
+        "item/kind": kind,
     }
     meta_parts: dict[str, Any] = {}
     for code, name in ((2, "valid"), (3, "test")):
         mine = kind[i] == code
         ev = mine & (stage == 4)
         wu = mine & (stage >= 1) & (stage <= 3)
-        for prefix, sel in ((name, ev), (f"warm_{name}", wu)):  # pos: the row's place in the total order
+        for prefix, sel in ((name, ev), (f"warm_{name}", wu)):  # place: the row's place in the total order
             arrays.update({f"{prefix}/user": u[sel].astype(np.int32), f"{prefix}/item": i[sel].astype(np.int32),
                            f"{prefix}/label": y[sel].astype(np.int8), f"{prefix}/time": t[sel],
                            f"{prefix}/place": np.flatnonzero(sel).astype(np.int64)})
@@ -139,7 +141,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
     meta = {
         "split_hash": split_hash(inter.canonical_hash(), params), "protocol": NAME, "protocol_version": VERSION,
         "dataset": inter.dataset, "params": params, "interactions_sha256": inter.canonical_hash(),
-        "features_sha256": inter.features_hash(), "n_users": inter.n_users, "n_items": n_items, "n_rows": len(inter),
+        "n_users": inter.n_users, "n_items": n_items, "n_rows": len(inter),
         "n_train_rows": int(tr.sum()), "n_train_users": int(train_users.sum()),
         "n_old_items": int(old.sum()), "n_new_items": int(len(new_items)),
         "n_new_valid_items": int(half), "n_new_test_items": int(len(new_items) - half),
@@ -147,7 +149,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "n_items_without_rows": int((counts == 0).sum()),
         "n_rows_left_out": int(len(i) - tr.sum() - (stage > 0).sum()),
         "n_eval_rows_dropped_time_tie": int(tie_dropped), "n_rows_dropped_user_without_training": dropped_no_user,
-        "cold_item_share": float(len(new_items) / max(1, int((counts > 0).sum()))), "tau": None,
+        "new_item_share": float(len(new_items) / max(1, int((counts > 0).sum()))), "tau": None,
         "parts": meta_parts,
     }
     return Split(meta=meta, arrays=arrays)

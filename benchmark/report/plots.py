@@ -94,7 +94,7 @@ def metric_over_k(rows: list[RowEvents], cache: EventCache, styles: Styles, spli
 
 def over_stages(rows: list[RowEvents], cache: EventCache, styles: Styles, split: str, metric: str,
                 stages: tuple[str, ...], title: str, out: Path, stem: str) -> list[Path]:
-    """The warm-up curve: a metric at each stage (cold, warm-a, ...) per method, with 95% bootstrap CIs."""
+    """The warm-up curve: a metric at each stage (base, warm-a, ...) per method, with 95% bootstrap CIs."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     x = np.arange(len(stages))
     for k, row in enumerate(rows):

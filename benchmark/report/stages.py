@@ -1,4 +1,4 @@
-"""The warm-up table of the papers: one row per method, one column per stage (cold, warm-a, warm-b, warm-c),
+"""The warm-up table of the papers: one row per method, one column per stage (base, warm-a, warm-b, warm-c),
 mean ± std over seeds, from the aggregated records. Significance marks live in the per-stage tables."""
 
 from __future__ import annotations
