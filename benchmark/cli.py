@@ -191,7 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # run --all feeds the full report, whose score-distribution plot needs the candidates' scores
     summary = execute(planned, store, device, show_progress=show, force=args.force,
                       save_scores=args.save_scores or args.all)
-    print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored", file=sys.stderr)
+    print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored"
+          + (f", {summary.elsewhere} run by another process" if summary.elsewhere else ""), file=sys.stderr)
     if args.all:
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
         print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
@@ -242,9 +243,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from benchmark.claims import Claims
     from benchmark.store import ResultStore
 
-    store = ResultStore(args.results)
+    store = ResultStore(args.results, create=False)
     counts: Counter = Counter()
     failed = []
     for path, rec in store.records():
@@ -261,6 +263,9 @@ def cmd_status(args: argparse.Namespace) -> int:
           if table else f"no trials stored in {store.root}")
     for line in failed:
         print(f"failed: {line}")
+    running = Claims(store.root).held()
+    if running:
+        print(f"running now: {len(running)} trials claimed by a live process")
     return 0
 
 
@@ -276,7 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from benchmark.report.build import build_reports, build_suite_reports
     from benchmark.store import ResultStore
 
-    store = ResultStore(args.results)
+    store = ResultStore(args.results, create=False)
     if args.suite:
         from benchmark.suites import get_suite
 

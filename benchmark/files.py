@@ -2,7 +2,9 @@
 
 Every file the harness writes (result records and vectors, frozen splits, fitted backbones, the verification
 manifest and hash cache, report tables) goes through ``atomic_write``: a temporary ``.tmp-*`` file in the same
-folder, flushed and fsynced, then renamed over the target, so a reader sees the old file or the new one.
+folder, flushed and fsynced, then renamed over the target, so a reader sees the old file or the new one. The
+temporary file's name starts with ``.tmp-<target stem>.``, so whoever owns the target (the claim of a trial) can
+tell its own abandoned temporaries from a live writer's.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
+
+TMP_PREFIX = ".tmp-"
 
 
 def cache_root() -> Path:
@@ -24,7 +28,7 @@ def cache_root() -> Path:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)

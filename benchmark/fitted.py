@@ -3,7 +3,8 @@ split, content features, harness code, seed) and shared by every trial that need
 run and on disk across runs.
 
 Options include anything that changes a backbone's training data (``audit_leak``), so a leaky
-backbone never serves a clean trial.
+backbone never serves a clean trial. On disk, a backbone is claimed while it is trained (``benchmark.claims``):
+a second process that wants the same one waits, then loads what the first saved.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from benchmark.claims import Claims
 from benchmark.config import sha256_json
 from benchmark.files import atomic_write
 from benchmark.identity import harness_hash
@@ -45,16 +47,23 @@ class FittedCache:
             inst, info = self._memory[mem_key]
             return inst, {**info, "cache": "memory"}
         inst, data = make()
-        path = self.disk / dataset / f"{cls.name}-{key[:24]}.pt" if self.disk is not None else None
-        if path is not None and path.is_file():
-            saved = torch.load(path, map_location=device, weights_only=True)
-            inst.set_state(data, saved["state"])
-            info = {**saved["fit_info"], "cache": f"disk:{path}"}
+        if self.disk is None:
+            info = {**fit(inst), "cache": "trained"}
         else:
-            info = fit(inst)
-            if path is not None:
-                atomic_write(path, lambda fh: torch.save({"state": inst.get_state(), "fit_info": info, "key": key}, fh))
-            info = {**info, "cache": "trained"}
+            path = self.disk / dataset / f"{cls.name}-{key[:24]}.pt"
+            lock = Claims(path.parent).wait(path.stem)  # one process trains, the others wait and load
+            try:
+                if path.is_file():
+                    saved = torch.load(path, map_location=device, weights_only=True)
+                    inst.set_state(data, saved["state"])
+                    info = {**saved["fit_info"], "cache": f"disk:{path}"}
+                else:
+                    info = fit(inst)
+                    atomic_write(path, lambda fh: torch.save({"state": inst.get_state(), "fit_info": info,
+                                                              "key": key}, fh))
+                    info = {**info, "cache": "trained"}
+            finally:
+                lock.release()
         self._memory[mem_key] = (inst, info)
         while len(self._memory) > MEMORY_SLOTS:
             self._memory.popitem(last=False)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.method import require_finite
 from benchmark.protocols.split import Split
 
 KS = (10, 20)
@@ -92,8 +93,7 @@ def metrics_from_scores(scores: torch.Tensor, rel: torch.Tensor, valid: torch.Te
     Returns ({metric: (B,) float64}, n_relevant (B,)); rows with no relevant candidate get 0 and
     should be dropped by the caller.
     """
-    if torch.isnan(scores).any() or torch.isinf(scores).any():
-        raise ValueError("method returned NaN or infinite scores")
+    require_finite(scores, "score_all()")
     rel = rel & valid
     n_rel = rel.sum(1)
     x = scores.float().masked_fill(~valid, float("-inf"))

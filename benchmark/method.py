@@ -97,6 +97,15 @@ class TrialContext:
     protocol: str = "loo"
 
 
+def require_finite(scores: torch.Tensor, what: str) -> None:
+    """Every evaluator refuses NaN and infinite scores alike: a tie rule over infinities would put a method at
+    chance level under one protocol and fail it under another."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        raise ValueError(f"{what} returned {int(bad.sum())} NaN or infinite values among {scores.numel()}; "
+                         f"scores must be finite")
+
+
 class Method(abc.ABC):
     """Base class of every method, built-in or plugin.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from benchmark.method import require_finite
+
 KS = (5, 10)
 METRICS = tuple([f"hr@{k}" for k in KS] + [f"ndcg@{k}" for k in KS] + ["mrr"])
 SUBSETS = ("all", "cold", "warm")
@@ -17,8 +19,7 @@ SUBSETS = ("all", "cold", "warm")
 
 def rank_counts(scores: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Column 0 of ``scores`` is the positive; masked-out candidates are ignored. Returns (s, e)."""
-    if torch.isnan(scores).any():
-        raise ValueError("method returned NaN scores")
+    require_finite(scores[mask], "score()")
     pos = scores[:, :1]
     others, valid = scores[:, 1:], mask[:, 1:]
     s = ((others > pos) & valid).sum(dim=1)

@@ -38,7 +38,7 @@ class Entry:
     kind: str  # "method", "protocol", "dataset", "suite"
     name: str
     target: str  # "module:attribute" or "module"
-    origin: str  # "dist version", "local PATH sha256:HASH" or "unknown"
+    origin: str  # "dist version", "local NAME.py sha256:HASH" or "unknown"
     builtin: bool
     check: Callable[[Any, str], Any] = field(repr=False, default=lambda obj, name: obj)
     _obj: Any = field(default=None, repr=False)

@@ -75,8 +75,9 @@ def get_method(name: str) -> type[Method]:
 def include(path: str | os.PathLike) -> list[str]:
     """Register the methods a local Python file defines (``--include``), for experiments before packaging.
 
-    Their origin is ``local PATH sha256:HASH`` (the file's content hash), so a result made from an
-    unpackaged file still says exactly which code made it."""
+    Their origin is ``local NAME.py sha256:HASH`` (the file's name and content hash, not its folder: a table
+    caption must not print a local path, and the same file on another machine is the same code), so a result
+    made from an unpackaged file still says exactly which code made it."""
     file = Path(path).resolve()
     if not file.is_file():
         raise BenchError(f"--include {path}: file not found (expected a .py file defining Method subclasses)")
@@ -99,7 +100,7 @@ def include(path: str | os.PathLike) -> list[str]:
     if not classes:
         raise BenchError(f"--include {path}: defines no subclass of benchmark.method.Method with a name")
     reg = registry()
-    origin = f"local {file} sha256:{digest}"
+    origin = f"local {file.name} sha256:{digest}"
     for cls in classes:
         other = reg.get(cls.name)
         if other is not None and other.origin != origin:

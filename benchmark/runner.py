@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.claims import Claims
 from benchmark.config import resolve_options, variant_label
 from benchmark.data.card import get_card, list_cards
 from benchmark.data.interactions import Interactions
@@ -38,9 +39,10 @@ class Planned:
 @dataclass
 class RunSummary:
     planned: int
-    skipped: int
+    skipped: int  # already stored when the run started
     ok: int
     failed: int
+    elsewhere: int = 0  # finished meanwhile by another process on the same results folder
 
 
 def select_methods(names: list[str] | None, all_methods: bool, narrowed: bool = False) -> list[str]:
@@ -163,35 +165,67 @@ def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:
     return iter(tqdm(it, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr))
 
 
+def _path(store: ResultStore, p: Planned):
+    return store.trial_path(p.spec.dataset, p.spec.protocol, p.spec.method, p.spec.trial_id)
+
+
 def execute(planned: list[Planned], store: ResultStore, device: torch.device, show_progress: bool = True,
             force: bool = False, save_scores: bool = False) -> RunSummary:
-    done = set() if force else store.completed_ids()
-    todo = [p for p in planned if p.spec.trial_id not in done]
+    """Run every planned trial that is not stored complete. Each trial is claimed first (``benchmark.claims``):
+    a trial another process is running is left to it and waited for at the end, then redone here only if that
+    process died without storing it. So N runs on one folder share the plan and none computes a trial twice."""
+    todo = planned if force else [p for p in planned if not store.is_complete(_path(store, p))]
     summary = RunSummary(planned=len(planned), skipped=len(planned) - len(todo), ok=0, failed=0)
     if summary.skipped:
         print(f"{summary.skipped} of {len(planned)} trials already stored in {store.root}; skipping them",
               file=sys.stderr)
-    bar = tqdm(todo, desc="trials", disable=not show_progress, dynamic_ncols=True, file=sys.stderr)
+    claims = Claims(store.root)
+    bar = tqdm(total=len(todo), desc="trials", disable=not show_progress, dynamic_ncols=True, file=sys.stderr)
     cache = FittedCache(cache_root() / "fitted")
     envs: dict[str, TrialEnvironment] = {}
-    for p in bar:
-        s = p.spec
-        label = f"{s.method}{'[' + s.variant + ']' if s.variant else ''} {s.dataset}/{s.protocol} seed={s.seed}"
-        bar.set_postfix_str(label)
-        if p.split.hash not in envs:
-            envs.clear()  # one split's device tensors at a time
-            envs[p.split.hash] = TrialEnvironment(p.split, p.inter, device, cache,
-                                                  progress=_epoch_bar if show_progress else (lambda it, d: iter(it)))
-        record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash], save_scores=save_scores)
-        path = store.write(record, vectors)
-        if record["status"] == "ok":
-            summary.ok += 1
-            metric = PROTOCOLS[s.protocol].VALID_METRIC
-            first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
-            value = record["metrics"]["test"][first][metric]
-            tqdm.write(f"ok     {label}: test {first} {metric} {value:.4f} ({record['timing']['total_s']:.1f}s) -> {path}",
-                       file=sys.stderr)
-        else:
-            summary.failed += 1
-            tqdm.write(f"FAILED {label}: {record['error']} -> {path}", file=sys.stderr)
+
+    def run_claimed(p: Planned, lock) -> None:
+        try:
+            path = _path(store, p)
+            if not force and store.is_complete(path):  # finished by another process since we planned
+                summary.elsewhere += 1
+                return
+            store.sweep(path)
+            s = p.spec
+            label = f"{s.method}{'[' + s.variant + ']' if s.variant else ''} {s.dataset}/{s.protocol} seed={s.seed}"
+            bar.set_postfix_str(label)
+            if p.split.hash not in envs:
+                envs.clear()  # one split's device tensors at a time
+                envs[p.split.hash] = TrialEnvironment(p.split, p.inter, device, cache, progress=_epoch_bar
+                                                      if show_progress else (lambda it, d: iter(it)))
+            record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash],
+                                        save_scores=save_scores)
+            path = store.write(record, vectors)
+            if record["status"] == "ok":
+                summary.ok += 1
+                metric = PROTOCOLS[s.protocol].VALID_METRIC
+                first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
+                value = record["metrics"]["test"][first][metric]
+                tqdm.write(f"ok     {label}: test {first} {metric} {value:.4f} "
+                           f"({record['timing']['total_s']:.1f}s) -> {path}", file=sys.stderr)
+            else:
+                summary.failed += 1
+                tqdm.write(f"FAILED {label}: {record['error']} -> {path}", file=sys.stderr)
+        finally:
+            lock.release()
+            bar.update(1)
+
+    deferred: list[Planned] = []
+    for p in todo:
+        lock = claims.try_claim(p.spec.trial_id)
+        if lock is None:
+            deferred.append(p)
+            continue
+        run_claimed(p, lock)
+    if deferred:
+        print(f"waiting for {len(deferred)} trials that another process on {store.root} is running",
+              file=sys.stderr)
+    for p in deferred:
+        run_claimed(p, claims.wait(p.spec.trial_id))
+    bar.close()
     return summary

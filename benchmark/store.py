@@ -2,8 +2,9 @@
 
 Layout: ``<root>/<dataset>/<protocol>/<method>/<trial_id>.{npz,json}``. The vectors are written
 first and the JSON last, each through a temporary file and a rename, so a record exists only once
-everything it points to is complete. A killed write leaves at most a ``.tmp-*`` file, which is
-removed the next time the store is opened.
+everything it points to is complete. A killed write leaves at most a ``.tmp-<trial id>.*`` file; the next
+process to claim that trial (``benchmark.claims``) removes it. Opening the store removes nothing: a live writer's
+temporary file is not abandoned, and ``status`` or ``report`` must never break a running ``run``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.files import atomic_write
+from benchmark.files import TMP_PREFIX, atomic_write
 
 SCHEMA_VERSION = 1
 
@@ -48,9 +50,69 @@ def _code_identity(rec: dict[str, Any]) -> tuple:
     return ident.get("harness"), ident.get("features"), ident.get("code")
 
 
+def json_safe(obj: Any, where: str = "") -> tuple[Any, list[str], list[str]]:
+    """``obj`` as plain JSON values, with the paths of what had to change: (value, non-finite, converted).
+
+    A method's fit info may hold NumPy or torch scalars and arrays, or a NaN loss; the record must still be
+    written (a run never aborts on it): scalars and arrays become numbers and lists, NaN and infinities become
+    null and are listed in the record's ``nonfinite``, anything else becomes its ``str`` and is listed in
+    ``converted``."""
+    nonfinite: list[str] = []
+    converted: list[str] = []
+
+    def walk(x: Any, path: str) -> Any:
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        if isinstance(x, int):
+            return int(x)
+        if isinstance(x, float):
+            if x != x or x in (float("inf"), float("-inf")):
+                nonfinite.append(path or "value")
+                return None
+            return float(x)
+        if isinstance(x, dict):
+            return {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        if hasattr(x, "tolist") and callable(x.tolist) and hasattr(x, "dtype"):  # NumPy or torch values
+            converted.append(f"{path or 'value'} ({type(x).__module__}.{type(x).__name__})")
+            v = x.detach().cpu().tolist() if hasattr(x, "detach") else x.tolist()
+            return walk(v, path)
+        converted.append(f"{path or 'value'} ({type(x).__name__} stored as text)")
+        return str(x)
+
+    return walk(obj, where), nonfinite, converted
+
+
+RECORD_KEYS = ("trial_id", "status", "dataset", "protocol", "method")
+
+
+def record_problem(rec: Any) -> str | None:
+    """What makes a parsed record unusable, or None: readers skip such a record and name it."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, found {type(rec).__name__}"
+    missing = [k for k in RECORD_KEYS if k not in rec]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for part in ("dataset", "protocol", "method"):
+        if not isinstance(rec[part], dict) or not isinstance(rec[part].get("name"), str):
+            return f"field {part}.name: expected a string"
+    if rec["status"] == "ok" and not isinstance(rec.get("metrics"), dict):
+        return "status ok but no metrics object"
+    return None
+
+
 class ResultStore:
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, create: bool = True) -> None:
+        """``create=False`` for readers (``status``, ``report``): a mistyped folder is an error, not a new,
+        empty results folder."""
         self.root = Path(root)
+        if not create:
+            if not self.root.is_dir():
+                raise BenchError(f"results folder {self.root}: "
+                                 f"{'is not a folder' if self.root.exists() else 'does not exist'}; "
+                                 f"pass --results DIR with the folder `promo-bench run` wrote")
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".write-probe"
@@ -59,17 +121,48 @@ class ResultStore:
         except OSError as exc:
             raise BenchError(f"results folder {self.root}: cannot be written ({exc.strerror or exc}); "
                              f"pass --results DIR with a writable folder") from None
-        for stale in self.root.rglob(".tmp-*"):
-            stale.unlink(missing_ok=True)
+
+    def trial_path(self, dataset: str, protocol: str, method: str, trial_id: str) -> Path:
+        return self.root / dataset / protocol / method / f"{trial_id}.json"
 
     def path_for(self, record: dict[str, Any]) -> Path:
-        return (self.root / record["dataset"]["name"] / record["protocol"]["name"] / record["method"]["name"]
-                / f"{record['trial_id']}.json")
+        return self.trial_path(record["dataset"]["name"], record["protocol"]["name"], record["method"]["name"],
+                               record["trial_id"])
+
+    def sweep(self, path: Path) -> int:
+        """Remove the temporary files a killed writer left for this trial; the caller holds the trial's claim,
+        so none of them is live."""
+        stale = list(path.parent.glob(f"{TMP_PREFIX}{path.stem}.*")) if path.parent.is_dir() else []
+        for tmp in stale:
+            tmp.unlink(missing_ok=True)
+        return len(stale)
+
+    def is_complete(self, path: Path) -> bool:
+        """The trial at ``path`` is stored ``ok`` and everything its record points to loads (a truncated ``.npz``
+        is not a finished trial: ``run`` redoes it)."""
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if record_problem(rec) is not None or rec["status"] != "ok":
+            return False
+        if "vectors" in rec:
+            try:
+                with np.load(path.with_name(rec["vectors"])) as data:
+                    for key in data.files:
+                        data[key]  # decompresses and checks the CRC of every array
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+                return False
+        return True
 
     def write(self, record: dict[str, Any], vectors: dict[str, np.ndarray] | None) -> Path:
         path = self.path_for(record)
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = dict(record, schema_version=SCHEMA_VERSION)
+        record, nonfinite, converted = json_safe(dict(record, schema_version=SCHEMA_VERSION))
+        if nonfinite:
+            record["nonfinite"] = nonfinite  # stored as null; a reader must know they were not numbers
+        if converted:
+            record["converted"] = converted
         if vectors is not None:
             npz = path.with_suffix(".npz")
             atomic_write(npz, lambda fh: np.savez_compressed(fh, **vectors))
@@ -78,12 +171,22 @@ class ResultStore:
         atomic_write(path, lambda fh: fh.write(text))
         return path
 
-    def records(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+    def records(self, warn: bool = True) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every well-formed record; an unreadable or malformed one is named on stderr and skipped (``run``
+        redoes its trial), so one bad file never stops a report."""
         for path in sorted(self.root.glob("*/*/*/*.json")):
+            if path.name.startswith("."):
+                continue  # a writer's temporary file
             try:
-                yield path, json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise BenchError(f"{path}: unreadable result record ({exc}); delete it to rerun its trial") from None
+                rec = json.loads(path.read_text(encoding="utf-8"))
+                problem = record_problem(rec)
+            except (OSError, ValueError) as exc:
+                problem = f"unreadable ({exc})"
+            if problem is None:
+                yield path, rec
+            elif warn:
+                print(f"warning: skipping result record {path}: {problem}; `promo-bench run` redoes its trial",
+                      file=sys.stderr)
 
     def current_records(self, warn: bool = True) -> Iterator[tuple[Path, dict[str, Any]]]:
         """The records a report may use: a report never averages what different code or data produced.
@@ -138,5 +241,10 @@ class ResultStore:
         return {rec["trial_id"] for _, rec in self.records() if rec.get("status") == "ok"}
 
     def vectors(self, json_path: Path) -> dict[str, np.ndarray]:
-        with np.load(json_path.with_suffix(".npz")) as data:
-            return {k: data[k] for k in data.files}
+        npz = json_path.with_suffix(".npz")
+        try:
+            with np.load(npz) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise BenchError(f"{npz}: unreadable per-event vectors ({type(exc).__name__}: {exc}); "
+                             f"`promo-bench run` with the same options redoes the trial") from None

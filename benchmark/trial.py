@@ -232,9 +232,12 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         t_end = time.perf_counter()
         record.update(status="ok", fit=fit_info, metrics=summary,
                       timing={"fit_s": t_fit - t0, "eval_s": t_end - t_fit, "total_s": t_end - t0})
-    except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the run goes on
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failed trial is recorded, the run goes on
+        # SystemExit too: a sys.exit() inside a method ends that trial, not the run (Ctrl-C still stops the run)
         vectors = None
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+        error = (f"SystemExit({exc.code!r}) raised inside the method" if isinstance(exc, SystemExit)
+                 else f"{type(exc).__name__}: {exc}")
+        record.update(status="failed", error=error, traceback=traceback.format_exc(),
                       timing={"total_s": time.perf_counter() - t0})
     record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record["timing"]["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

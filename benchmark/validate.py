@@ -107,6 +107,19 @@ def _finite_loss(info: Any) -> tuple[bool | None, str]:
                        else f"non-finite loss {bad[0]}")
 
 
+def _json_info(tag: str, info: Any) -> Check:
+    """What ``run`` stores of fit()'s info: plain JSON values pass; anything it must convert is named."""
+    from benchmark.store import json_safe
+
+    if not isinstance(info, dict):
+        return Check(f"{tag} fit() info is JSON-writable", False, f"fit() returned {type(info).__name__}, "
+                     f"expected a dict")
+    _, nonfinite, converted = json_safe(info)
+    problems = ([f"non-finite {', '.join(nonfinite)} (stored as null)"] if nonfinite else []) + \
+               ([f"{', '.join(converted)} (converted; return plain Python values)"] if converted else [])
+    return Check(f"{tag} fit() info is JSON-writable", not problems, "; ".join(problems))
+
+
 def validate(name: str, inter: Interactions, device: torch.device, budget: str = "quick") -> list[Check]:
     entry = registry().get(name)
     if entry is None:
@@ -145,6 +158,7 @@ def validate(name: str, inter: Interactions, device: torch.device, budget: str =
             continue
         ok, detail = _finite_loss(info)
         checks.append(Check(f"{tag} finite training loss", ok, detail))
+        checks.append(_json_info(tag, info))
         shape_ok = out.dim() == (1 if env.evaluator.kind == "pointwise" else 2) and torch.is_floating_point(out)
         checks.append(Check(f"{tag} score shape and dtype", shape_ok, f"{tuple(out.shape)} {out.dtype}"))
         checks.append(Check(f"{tag} no NaN or inf in scores", bool(torch.isfinite(out).all()),
@@ -155,11 +169,17 @@ def validate(name: str, inter: Interactions, device: torch.device, budget: str =
             again, _ = _fit(cls, env, budget)
             same = torch.equal(_valid_scores(again, env), out)
             checks.append(Check(f"{tag} deterministic with a seed", same, "" if same else
-                                "two fits with seed 0 gave different validation scores"))
+                                "two fits with seed 0 gave different validation scores (seed every random "
+                                "draw from self.ctx.generator or torch's global seed)"))
+            if not same:  # the leak check compares fits, so it cannot tell a leak from noise here
+                checks.append(Check(f"{tag} fit does not read evaluation data", None,
+                                    "cannot tell: the method is not deterministic (see above)"))
+                continue
             poisoned, _ = _fit(cls, _environment(_poison_test(split), data, device), budget)
             clean = torch.equal(_valid_scores(poisoned, env), out)
             checks.append(Check(f"{tag} fit does not read evaluation data", clean, "" if clean else
-                                "randomising the held-out test events changed the fitted model"))
+                                "randomising the held-out test events changed the fitted model, which is "
+                                "deterministic otherwise: fit reads evaluation data"))
         except Exception as exc:  # noqa: BLE001
             checks.append(Check(f"{tag} repeat fits", False, f"{type(exc).__name__}: {exc}"))
     return checks

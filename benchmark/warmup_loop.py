@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmark import pointwise
-from benchmark.method import Method, TrainData
+from benchmark.method import Method, TrainData, require_finite
 from benchmark.protocols.warmup import STAGES
 from benchmark.tensors import TensorTable
 
@@ -43,10 +43,9 @@ def predict_rows(method: Method, rows: TensorTable) -> np.ndarray:
             raise ValueError(f"method {method.name!r}: predict returned shape {tuple(logits.shape)}, "
                              f"expected ({len(idx)},)")
         out.append(logits.float().cpu())
-    scores = torch.cat(out).numpy() if out else np.zeros(0, np.float32)
-    if not np.isfinite(scores).all():
-        raise ValueError(f"method {method.name!r}: predict returned NaN or infinite values")
-    return scores
+    scores = torch.cat(out) if out else torch.zeros(0)
+    require_finite(scores, f"method {method.name!r}: predict()")
+    return scores.numpy()
 
 
 def warm_up_stage(method: Method, rows: dict[str, torch.Tensor], params: dict[str, Any],

@@ -44,7 +44,7 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
                 "n_events", "variant"):
         assert col in rows[0]
     # "tail" is loo's whole-training-period flag, kept in the summary under its own name
-    assert {r["subset"] for r in rows} == {"all", "cold", "warm", "tail", "warm-a", "warm-b", "warm-c"}
+    assert {r["subset"] for r in rows} == {"all", "cold", "warm", "tail", "base", "warm-a", "warm-b", "warm-c"}
     assert {r["split"] for r in rows} == {"valid", "test"}
     pop = [r for r in rows if r["method"] == "popular" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]

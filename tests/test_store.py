@@ -1,4 +1,4 @@
-"""Atomic result records: a killed write leaves no record, and the next open cleans up."""
+"""Atomic result records: a killed write leaves no record, and the trial's next claimant cleans up."""
 
 from __future__ import annotations
 
@@ -75,9 +75,10 @@ def test_a_killed_process_leaves_no_partial_record(tmp_path):
         proc.wait()
     finished = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")]
     assert finished == []
-    store = ResultStore(tmp_path)  # reopening removes the stale temporary file
+    store = ResultStore(tmp_path)  # opening removes nothing: the temporary file might be a live writer's
+    assert store.completed_ids() == set() and list(tmp_path.rglob(".tmp-abc.*"))
+    assert store.sweep(store.trial_path("d", "p", "m", "abc")) == 1  # the trial's next claimant removes it
     assert not list(tmp_path.rglob(".tmp-*"))
-    assert store.completed_ids() == set()
 
 
 def test_unwritable_results_folder_is_a_clear_error(tmp_path):
@@ -85,3 +86,42 @@ def test_unwritable_results_folder_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(BenchError, match="cannot be written"):
         ResultStore(blocker / "results")
+
+
+def test_a_truncated_vectors_file_is_not_a_finished_trial(tmp_path):
+    from benchmark.cli import main
+    from conftest import write_grouplens
+
+    data = write_grouplens(tmp_path / "ml-100k")
+    cmd = ["run", "--method", "popular", "--protocol", "loo", "--dataset", "ml-100k", "--data-dir", str(data),
+           "--allow-unverified", "--seeds", "1", "--results", str(tmp_path / "r"), "--no-progress"]
+    assert main(cmd) == 0
+    (npz,) = (tmp_path / "r").rglob("*.npz")
+    whole = npz.read_bytes()
+    npz.write_bytes(whole[: len(whole) // 2])
+    assert main(cmd) == 0  # the trial is redone, not counted as stored
+    with np.load(npz) as vectors:
+        assert len(vectors.files) > 3
+    store = ResultStore(tmp_path / "r")
+    npz.write_bytes(whole[: len(whole) // 2])
+    assert not store.is_complete(npz.with_suffix(".json"))
+    with pytest.raises(BenchError, match="unreadable per-event vectors"):
+        store.vectors(npz.with_suffix(".json"))
+
+
+@pytest.mark.parametrize("text", ["{}", "[1, 2]", '{"trial_id": "x", "status": "ok", "dataset": {"name": "d"}, '
+                                  '"protocol": {"name": "p"}, "method": {"name": "m"}}', "{not json"])
+def test_a_malformed_record_is_named_and_skipped(tmp_path, capsys, text):
+    store = ResultStore(tmp_path)
+    store.write(RECORD, None)
+    bad = tmp_path / "d" / "p" / "m" / "bad.json"
+    bad.write_text(text)
+    assert [rec["trial_id"] for _, rec in store.records()] == ["abc"]
+    assert f"skipping result record {bad}" in capsys.readouterr().err
+    assert not store.is_complete(bad)
+
+
+def test_readers_do_not_create_a_mistyped_results_folder(tmp_path):
+    with pytest.raises(BenchError, match="does not exist"):
+        ResultStore(tmp_path / "typo", create=False)
+    assert not (tmp_path / "typo").exists()
