@@ -23,7 +23,17 @@ def sha256_json(obj: Any) -> str:
 
 
 def parse_value(raw: str, default: Any, where: str) -> Any:
-    """Parse ``raw`` to the type of ``default`` (bool/int/float/str); ``where`` names the option in errors."""
+    """Parse ``raw`` to the type of ``default`` (bool/int/float/str, or a list or dict given as JSON);
+    ``where`` names the option in errors."""
+    if isinstance(default, (list, tuple, dict)):
+        kind = "an object" if isinstance(default, dict) else "a list"
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise BenchError(f"{where}: expected {kind} in JSON, e.g. {json.dumps(default)}, got {raw!r}") from None
+        if not isinstance(value, dict if isinstance(default, dict) else list):
+            raise BenchError(f"{where}: expected {kind} in JSON, e.g. {json.dumps(default)}, got {raw!r}")
+        return value
     if isinstance(default, bool):
         low = raw.strip().lower()
         if low in ("true", "1", "yes", "on"):
@@ -58,9 +68,14 @@ def parse_set_options(items: list[str], flag: str = "--set", what: str = "METHOD
 
 
 def resolve_options(
-    method: str, defaults: Mapping[str, Any], budget_overrides: Mapping[str, Any], raw: Mapping[str, str]
+    method: str, defaults: Mapping[str, Any], budget_overrides: Mapping[str, Any], raw: Mapping[str, str],
+    ranges: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (full options, user-changed options that differ from the budget defaults)."""
+    """Return (full options, user-changed options that differ from the budget defaults). Every numeric option
+    is checked against its range (``benchmark.ranges``; ``ranges``: the method's own declarations) here, when
+    the run is planned, so a bad value stops the run before any trial rather than failing or misleading in one."""
+    from benchmark.ranges import option_problem
+
     base = dict(defaults)
     base.update(budget_overrides)
     changed: dict[str, Any] = {}
@@ -72,6 +87,11 @@ def resolve_options(
         if parsed != base[key]:
             changed[key] = parsed
         base[key] = parsed
+    for key, value in base.items():
+        problem = option_problem(key, value, ranges)
+        if problem:
+            where = f"--set {method}.{key}={raw[key]}" if key in raw else f"method {method!r}: default {key}"
+            raise BenchError(f"{where}: {problem}")
     return base, changed
 
 

@@ -119,6 +119,9 @@ class Method(abc.ABC):
     protocols: ClassVar[frozenset[str]] = frozenset({"loo"})
     defaults: ClassVar[dict[str, Any]] = {}
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # ranges of numeric options beyond the name rules of benchmark/ranges.py ({"alpha": Range(0, 1)}): checked
+    # when a run is planned
+    option_ranges: ClassVar[dict[str, Any]] = {}
     # A cacheable method (a backbone) implements get_state/set_state; its own trials and every method that
     # asks ctx.fitted() for it share one fitted copy per (options, split, seed).
     cacheable: ClassVar[bool] = False

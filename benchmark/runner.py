@@ -150,7 +150,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                     raise BenchError(f"method {name!r} requires {', '.join(sorted(missing))}, which dataset "
                                      f"{dataset!r} does not provide under protocol {protocol!r}")
                 options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
-                                                   set_options.get(name, {}))
+                                                   set_options.get(name, {}), cls.option_ranges)
                 origin = registry()[name].origin
                 for seed in range(seeds):
                     spec = TrialSpec(method=name, method_version=cls.version, origin=origin, options=options,

@@ -55,7 +55,7 @@ def tiny_grouplens(tmp_path) -> Path:
     return folder
 
 
-def write_grouplens(folder: Path, n_users: int = 60, n_items: int = 80, per_user: int = 40, seed: int = 0) -> Path:
+def write_grouplens(folder: Path, n_users: int = 60, n_items: int = 150, per_user: int = 40, seed: int = 0) -> Path:
     """A random log in the official ML-100K formats, big enough for every protocol's split (cards' checks
     pass; checksums do not, so runs need --allow-unverified)."""
     rng = np.random.default_rng(seed)

@@ -142,6 +142,9 @@ class _CountBefore:
 
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
     n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
+    if params["n_negatives"] >= n_items:  # the candidate arrays are events x (n_negatives + 1)
+        raise BenchError(f"loo protocol: n_negatives={params['n_negatives']} but {inter.dataset} has {n_items} "
+                         f"items; expected at most {n_items - 1}")
     order = np.argsort(inter.time, kind="stable")  # total order: (time, original row)
     u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
     pos = np.arange(n_rows, dtype=np.int64)

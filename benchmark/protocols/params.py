@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmark.config import sha256_json
 from benchmark.errors import BenchError
+from benchmark.ranges import option_problem
 
 
 def merge(protocol: str, defaults: dict[str, Any], card: dict[str, Any], overrides: dict[str, Any] | None) -> dict:
@@ -22,6 +23,9 @@ def merge(protocol: str, defaults: dict[str, Any], card: dict[str, Any], overrid
                 value = float(value)
             if type(value) is not want:
                 raise BenchError(f"{protocol} protocol ({source}): {key} must be {want.__name__}, got {value!r}")
+            problem = option_problem(key, value)
+            if problem:
+                raise BenchError(f"{protocol} protocol ({source}): {key}: {problem}")
             params[key] = value
     return params
 

@@ -1,0 +1,66 @@
+"""Bad input is a one-line error that names what is wrong and what was expected, before any trial starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import parse_value, resolve_options
+from benchmark.errors import BenchError
+from benchmark.registry import get_method, registry
+from benchmark.runner import BUDGETS
+from conftest import write_grouplens
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_grouplens(tmp_path / "ml-100k")
+
+
+def _run(tmp_path, data, *extra: str) -> list[str]:
+    return ["run", "--dataset", "ml-100k", "--data-dir", str(data), "--allow-unverified", "--seeds", "1",
+            "--results", str(tmp_path / "r"), "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("dssm.lr=nan", "--set dssm.lr=nan: expected a finite number"),
+    ("dssm.lr=inf", "--set dssm.lr=inf: expected a finite number"),
+    ("dssm.lr=-0.1", "--set dssm.lr=-0.1: expected a value in (0, inf)"),
+    ("dssm.epochs=0", "--set dssm.epochs=0: expected a value in [1, inf)"),
+    ("dssm.epochs=-5", "--set dssm.epochs=-5: expected a value in [1, inf)"),
+    ("dssm.batch_size=0", "--set dssm.batch_size=0: expected a value in [1, inf)"),
+    ("dssm.dim=-1", "--set dssm.dim=-1: expected a value in [1, inf)"),
+])
+def test_out_of_range_method_options_stop_the_run_before_any_trial(tmp_path, data, capsys, setting, message):
+    assert main(_run(tmp_path, data, "--method", "dssm", "--protocol", "loo", "--set", setting)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list((tmp_path / "r").rglob("*.json"))  # nothing ran, nothing stored
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("warmup.warm_lr=inf", "warm_lr: expected a finite number"),
+    ("warmup.warm_lr=0", "warm_lr: expected a value in (0, inf)"),
+    ("loo.split_seed=-1", "split_seed: expected a value in [0, inf)"),
+    ("loo.n_negatives=100000", "n_negatives=100000 but ml-100k has 150 items; expected at most 149"),
+    ("cold.cold_share=1.5", "cold_share: expected a value in [0, 1)"),
+])
+def test_out_of_range_protocol_parameters_are_clear_errors(tmp_path, data, capsys, setting, message):
+    protocol = setting.split(".")[0]
+    assert main(_run(tmp_path, data, "--method", "random", "--protocol", protocol, "--protocol-set", setting)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_every_built_in_default_is_in_range():
+    for name in sorted(registry()):
+        cls = get_method(name)
+        for budget in BUDGETS:
+            resolve_options(name, cls.defaults, cls.budgets.get(budget, {}), {}, cls.option_ranges)
+
+
+def test_list_and_object_options_parse_as_json():
+    assert parse_value("[10.0, 1]", [1.0], "--set m.lambdas") == [10.0, 1]
+    assert parse_value('{"a": 1}', {}, "--set m.x") == {"a": 1}
+    with pytest.raises(BenchError, match=r"--set m.lambdas: expected a list in JSON, e.g. \[1.0\]"):
+        parse_value("10", [1.0], "--set m.lambdas")
