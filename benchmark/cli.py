@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", default="results")
     rep.add_argument("--format", type=_csv_list, default=["latex", "md", "csv", "json"],
                      help="comma list of latex, md, csv, json (default: all)")
-    rep.add_argument("--reference", default="promo", help="method the others are tested against "
+    rep.add_argument("--reference", default=None, help="method the others are tested against "
                      "(default promo, when present); 'none' for no tests")
     rep.add_argument("--methods", type=_csv_list, default=None, help="comma list of methods to include")
     rep.add_argument("--metrics", type=_csv_list, default=None, help="comma list, e.g. hr@10,ndcg@10,mrr")
@@ -272,7 +272,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def report_options(args: argparse.Namespace) -> Any:
     from benchmark.report.build import ReportOptions
 
-    return ReportOptions(formats=args.format, reference=None if args.reference == "none" else args.reference,
+    given = args.reference is not None and args.reference != "none"
+    reference = "promo" if args.reference is None else (None if args.reference == "none" else args.reference)
+    return ReportOptions(formats=args.format, reference=reference, reference_given=given,
                          methods=args.methods, metrics=args.metrics, subsets=args.subset, test=args.test,
                          alpha=args.alpha, plots=args.plots)
 
@@ -281,6 +283,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from benchmark.report.build import build_reports, build_suite_reports
     from benchmark.store import ResultStore
 
+    if args.suite and not Path(args.results).is_dir():
+        raise BenchError(f"results folder {args.results}: does not exist; run `promo-bench run --suite {args.suite}` "
+                         f"first (or pass --results DIR)")
     store = ResultStore(args.results, create=False)
     if args.suite:
         from benchmark.suites import get_suite

@@ -41,7 +41,11 @@ class Profile:
     ranking: bool = True  # cold-vs-warm and score-distribution plots apply
 
     def available(self, requested: list[str]) -> list[str]:
-        return [m for m in requested if self.stored is None or m in self.stored]
+        """The requested metrics this kind stores; any K of hr@K, recall@K, ndcg@K and mrr where K is free
+        (sampled ranking: one positive per event, so recall@K is hr@K)."""
+        if self.stored is None:
+            return [m for m in requested if m == "mrr" or m.partition("@")[0] in ("hr", "recall", "ndcg")]
+        return [m for m in requested if m in self.stored]
 
 
 class Evaluator(abc.ABC):

@@ -64,3 +64,46 @@ def test_list_and_object_options_parse_as_json():
     assert parse_value('{"a": 1}', {}, "--set m.x") == {"a": 1}
     with pytest.raises(BenchError, match=r"--set m.lambdas: expected a list in JSON, e.g. \[1.0\]"):
         parse_value("10", [1.0], "--set m.lambdas")
+
+
+@pytest.fixture
+def stored(tmp_path, data):
+    """A results folder with random (ok) and a method whose every trial fails, on loo, 2 seeds."""
+    plugin = tmp_path / "fails.py"
+    plugin.write_text("from benchmark.method import Method\n\nclass Fails(Method):\n    name = 'fails'\n"
+                      "    def fit(self, data):\n        raise RuntimeError('boom')\n"
+                      "    def score(self, batch):\n        return batch['cand'].float()\n")
+    args = ["run", "--include", str(plugin), "--method", "random", "popular", "fails", "--protocol", "loo",
+            "--dataset", "ml-100k", "--data-dir", str(data), "--allow-unverified", "--seeds", "2", "--results",
+            str(tmp_path / "r"), "--no-progress"]
+    assert main(args) == 1
+    return tmp_path / "r"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--metrics", "hr@0"], "--metrics 'hr@0': expected hr@K, ndcg@K, recall@K (K at least 1)"),
+    (["--metrics", "auc"], "--metrics auc: no stored protocol has them"),
+    (["--reference", "nosuch"], "--reference nosuch: no stored trials of that method; stored: fails, popular, random"),
+    (["--methods", "random,nosuch"], "--methods: no stored trials of nosuch"),
+])
+def test_report_refuses_what_it_cannot_show(tmp_path, stored, capsys, extra, message):
+    assert main(["report", "--results", str(stored), "--out", str(tmp_path / "rep"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not list((tmp_path / "rep").rglob("*.tex"))
+
+
+def test_report_out_and_results_must_be_usable_folders(tmp_path, stored, capsys):
+    (tmp_path / "a-file").write_text("x")
+    assert main(["report", "--results", str(stored), "--out", str(tmp_path / "a-file")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["report", "--results", str(tmp_path / "typo"), "--out", str(tmp_path / "rep")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "typo").exists()
+    assert main(["status", "--results", str(tmp_path / "typo")]) == 2
+
+
+def test_a_failed_row_is_named_in_the_table_notes(tmp_path, stored):
+    assert main(["report", "--results", str(stored), "--out", str(tmp_path / "rep"), "--format", "md,latex"]) == 0
+    md = (tmp_path / "rep" / "tables" / "loo-paper-test-all.md").read_text()
+    tex = (tmp_path / "rep" / "tables" / "loo-paper-test-all-document.tex").read_text()
+    for text in (md, tex):
+        assert "fails: every trial failed (seeds 0, 1; first error: RuntimeError: boom); no cells shown" in text

@@ -9,6 +9,7 @@ from benchmark.errors import BenchError
 from benchmark.protocols import get_split, loo
 from tests.conftest import synthetic
 
+SMALL = {"n_negatives": 8}  # the synthetic logs have 40 items: fewer than the card's 100 negatives
 PARAMS = loo.resolve_params({"tau": 5, "n_negatives": 8, "history_len": 6, "feedback_len": 3})
 
 
@@ -196,9 +197,9 @@ def test_split_hash_is_stable_and_changes_with_every_parameter():
 def test_split_is_deterministic_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
     inter = synthetic()
-    first, cached = get_split(inter, "loo")
+    first, cached = get_split(inter, "loo", SMALL)
     assert not cached
-    second, cached = get_split(inter, "loo")
+    second, cached = get_split(inter, "loo", SMALL)
     assert cached and second.hash == first.hash
     for name, arr in first.arrays.items():
         np.testing.assert_array_equal(arr, second.arrays[name])
@@ -210,13 +211,13 @@ def test_split_is_deterministic_and_cached(tmp_path, monkeypatch):
 def test_tampered_cache_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
     inter = synthetic()
-    get_split(inter, "loo")
+    get_split(inter, "loo", SMALL)
     path = next(tmp_path.rglob("*.npz"))
     data = dict(np.load(path))
     data["test/cand"] = data["test/cand"][::-1].copy()  # same meta (and recorded sha256), other content
     np.savez(path, **data)
     with pytest.raises(BenchError, match="does not match its recorded sha256"):
-        get_split(inter, "loo")
+        get_split(inter, "loo", SMALL)
 
 
 def test_the_leak_checks_catch_an_inclusive_window():

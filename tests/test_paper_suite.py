@@ -65,7 +65,7 @@ def test_causal_popularity_counts_training_positives_strictly_before_t():
     from methods.popularity import CausalPopularity
 
     inter = synthetic(n_users=25, n_items=30, n_rows=700, seed=4)
-    split, _ = get_split(inter, "loo")
+    split, _ = get_split(inter, "loo", {"n_negatives": 20})
     data = SplitViews(split, inter, torch.device("cpu")).train()
     pop = CausalPopularity(data)
     tr = {k: data.train[k].numpy() for k in ("item", "time", "label")}

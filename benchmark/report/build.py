@@ -27,6 +27,7 @@ POOLED = "auc_pooled"
 class ReportOptions:
     formats: list[str]
     reference: str | None = "promo"  # used only when present in a table
+    reference_given: bool = False  # named on the command line: then it must have stored trials
     methods: list[str] | None = None
     metrics: list[str] | None = None
     subsets: list[str] | None = None
@@ -57,21 +58,49 @@ def _check(opts: ReportOptions) -> None:
         kind, _, k = m.partition("@")
         pointwise = m in ("auc", "logloss")
         if not pointwise and (kind not in ("hr", "ndcg", "recall", "mrr") or (kind != "mrr" and not k.isdigit())
-                              or (kind == "mrr" and k)):
-            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K, recall@K, mrr, auc or logloss")
+                              or (kind == "mrr" and k) or (k.isdigit() and int(k) < 1)):
+            raise BenchError(f"--metrics {m!r}: expected hr@K, ndcg@K, recall@K (K at least 1), mrr, auc or logloss")
     if not 0 < opts.alpha < 1:
         raise BenchError(f"--alpha {opts.alpha}: expected a number between 0 and 1")
 
 
+def check_out(out: Path) -> None:
+    """``--out`` must be a folder we can write, checked before any work."""
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out}: is a file; expected a folder for the report")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"--out {out}: cannot be written ({exc.strerror or exc}); pass a writable folder") from None
+
+
+def _check_names(opts: ReportOptions, groups) -> None:
+    """Named methods and the reference must have stored trials: a typo is an error, not a silent table."""
+    stored = sorted({k.method for k in groups})
+    unknown = [m for m in opts.methods or [] if m not in stored]
+    if unknown:
+        raise BenchError(f"--methods: no stored trials of {', '.join(unknown)} in the results; stored: "
+                         f"{', '.join(stored) or 'none'}")
+    if opts.reference_given and opts.reference not in stored:
+        raise BenchError(f"--reference {opts.reference}: no stored trials of that method; stored: "
+                         f"{', '.join(stored) or 'none'} (or --reference none)")
+
+
 def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
     _check(opts)
+    check_out(out)
     records = list(store.current_records())  # every record file is read and parsed once per report
     frame_all, failed = collect(store, records)
     written = write_report(aggregate(frame_all), failed, out,
                            [f for f in opts.formats if f in ("md", "csv")])
     cache = EventCache(store)
     groups = group_trials(store, records)
-    all_keys = plots.row_order(list(groups))
+    _check_names(opts, groups)
+    n_tables = 0
+    all_keys = plots.row_order([k for k, r in groups.items() if r.seeds])
     styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
     for (protocol, budget), rows in rows_by_table(groups).items():
         methods_present = {k.method for k in rows}
@@ -90,6 +119,7 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
                                 methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
             written += _write_table(table, out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}", opts)
+            n_tables += 1
         if not prof.ranking:  # the papers' warm-up table: every stage in one table
             stages = [s for s in opts.subsets or prof.subsets if s in prof.subsets]
             metrics = prof.available(opts.metrics) if opts.metrics else list(prof.metrics)
@@ -105,7 +135,11 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                     written.append(_write(out / "tables" / f"{protocol}-{budget}-{opts.split}-stages-pooled-auc.tex",
                                           stages_latex(frame, prof.subsets, POOLED, opts.digits)))
         if opts.plots:
-            written += _plots(rows, cache, styles, out / "plots", protocol, budget, opts)
+            written += _plots({k: r for k, r in rows.items() if r.seeds}, cache, styles, out / "plots", protocol,
+                              budget, opts)
+    if opts.metrics and groups and not n_tables:
+        raise BenchError(f"--metrics {', '.join(opts.metrics)}: no stored protocol has them (sampled ranking: hr@K, recall@K, "
+                         f"ndcg@K, mrr; full ranking: recall@K, ndcg@K for its stored K; warm-up: auc, logloss)")
     return written
 
 
@@ -159,6 +193,7 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
     subset, datasets as column groups; written under ``out/suites/<name>/``. Only each method's default options
     count (no variants, no audit rows): the table is the line-up as registered."""
     _check(opts)
+    check_out(out)
     groups = group_trials(store, list(store.current_records()))
     by_table = rows_by_table(groups)
     cache = EventCache(store)

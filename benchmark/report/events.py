@@ -49,7 +49,32 @@ class RowEvents:
     paths: list[Path]
     origin: str = ""  # the method's distribution and version (or local file and hash) as recorded
     commits: set = field(default_factory=set)  # (git commit, dirty flag) of each trial's code
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (seed, error) of its failed trials
 
+
+
+def completeness_notes(rows: list[RowEvents]) -> list[str]:
+    """A table's rows that lack seeds the others have, or whose trials failed: named in the table itself, so a
+    mean over fewer seeds (or a missing row) is never read as a full one."""
+    everyone = sorted({s for row in rows for s in row.seeds} | {s for row in rows for s, _ in row.failed})
+    notes = []
+    for row in rows:
+        failed = sorted(row.failed)
+        missing = [s for s in everyone if s not in row.seeds and s not in {f for f, _ in failed}]
+        if failed:
+            first = failed[0][1].splitlines()[0][:120]
+            what = "every trial failed" if not row.seeds else f"{len(failed)} of {len(failed) + len(row.seeds)} trials failed"
+            notes.append(f"{row.key.label}: {what} (seed{'s' if len(failed) > 1 else ''} "
+                         f"{', '.join(str(s) for s, _ in failed)}; first error: {first}); "
+                         + ("no cells shown" if not row.seeds else f"its cells average seeds {_seeds(row.seeds)} only"))
+        if missing and row.seeds:
+            notes.append(f"{row.key.label}: seed{'s' if len(missing) > 1 else ''} {_seeds(missing)} not stored "
+                         f"(not run yet, or interrupted); its cells average seeds {_seeds(row.seeds)}")
+    return notes
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ", ".join(str(s) for s in seeds)
 
 
 def provenance_notes(rows: list[RowEvents]) -> list[str]:
@@ -67,14 +92,17 @@ def provenance_notes(rows: list[RowEvents]) -> list[str]:
 
 
 def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> dict[RowKey, RowEvents]:
+    """Table rows of the ``ok`` trials; a row's failed trials ride along in ``failed`` (a row whose every trial
+    failed has no seeds: tables name it in a note and show no cells)."""
     groups: dict[RowKey, RowEvents] = {}
     for path, rec in (records if records is not None else store.current_records(warn=False)):
-        if rec.get("status") != "ok":
-            continue
-        key = RowKey(dataset_label(rec), rec["protocol"]["name"], rec["protocol"]["split_hash"],
-                     rec["method"]["budget"], rec["method"]["name"], rec["method"].get("variant", ""),
+        key = RowKey(dataset_label(rec), rec["protocol"]["name"], rec["protocol"].get("split_hash", ""),
+                     rec["method"].get("budget", ""), rec["method"]["name"], rec["method"].get("variant", ""),
                      bool(rec.get("audit", False)))
         row = groups.setdefault(key, RowEvents(key, [], [], rec["method"].get("origin", "")))
+        if rec.get("status") != "ok":
+            row.failed.append((int(rec.get("seed", -1)), str(rec.get("error", "no error recorded"))))
+            continue
         row.seeds.append(int(rec["seed"]))
         row.paths.append(path)
         env = rec.get("env", {})

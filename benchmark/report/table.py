@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey, provenance_notes
+from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey, completeness_notes, provenance_notes
 from benchmark.registry import OWN_DIST
 from benchmark.report.profiles import profile
 from benchmark.stats import Comparison, apply_holm, compare
@@ -69,6 +69,7 @@ class Table:
     names: dict[str, str] = field(default_factory=dict)  # method -> display name (a suite's paper names)
     title: str = ""  # a suite's one-line description, opening the caption
     origins: dict[str, str] = field(default_factory=dict)  # plugin method -> distribution and version
+    incomplete: list[str] = field(default_factory=list)  # rows with failed or missing seeds (also in notes)
 
     def name(self, row: RowKey) -> str:
         """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
@@ -111,6 +112,8 @@ class Table:
                      f"(a partial or modified copy, run with --allow-unverified).")
         if any(r.audit for r in self.extras):
             text += " AUDIT rows reproduce the released PROMO code's label leak and are not valid results."
+        if self.incomplete:  # in the caption too: a LaTeX table must not hide a failed or missing row
+            text += " Incomplete rows: " + "; ".join(self.incomplete) + "."
         return text
 
     def _groups(self) -> list[Column]:
@@ -141,8 +144,9 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     A suite's table passes its row ``order`` and display ``names``, and ``plain_only`` to keep each method's
     default options only (no variants, no audit rows)."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
-    keys = [k for k in rows if (methods is None or k.method in methods)
-            and not (plain_only and (k.variant or k.audit))]
+    chosen = [k for k in rows if (methods is None or k.method in methods)
+              and not (plain_only and (k.variant or k.audit))]
+    keys = [k for k in chosen if rows[k].seeds]  # a row whose every trial failed has no cells, only a note
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
     protocol, budget = keys[0].protocol, keys[0].budget
@@ -216,7 +220,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
              if c.identical else
              f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
              f"(smallest possible p = {c.min_p:.3g}); not marked" for c in comparisons if not c.testable]
-    notes += provenance_notes([rows[k] for k in keys])
+    incomplete = completeness_notes([rows[k] for k in chosen])
+    notes += incomplete + provenance_notes([rows[k] for k in keys])
     improvement: list[float | None] = []
     for col, c in enumerate(columns):
         higher = c.metric not in LOWER_IS_BETTER
@@ -243,7 +248,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes, dict(names or {}), title,
                  {k.method: rows[k].origin for k in keys  # built-ins' origin is "promo-bench <version>"
-                  if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST})
+                  if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST}, incomplete)
 
 
 def fmt(value: float, digits: int) -> str:
