@@ -206,7 +206,8 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
                 metric = PROTOCOLS[s.protocol].VALID_METRIC
                 first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
                 value = record["metrics"]["test"][first][metric]
-                tqdm.write(f"ok     {label}: test {first} {metric} {value:.4f} "
+                shown = "n/a (no events)" if value is None else f"{value:.4f}"
+                tqdm.write(f"ok     {label}: test {first} {metric} {shown} "
                            f"({record['timing']['total_s']:.1f}s) -> {path}", file=sys.stderr)
             else:
                 summary.failed += 1

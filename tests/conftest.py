@@ -47,7 +47,7 @@ def tiny_grouplens(tmp_path) -> Path:
     folder.mkdir()
     ratings = [(1, 1, 5, 100), (1, 2, 3, 101), (2, 1, 4, 100), (2, 3, 5, 105), (3, 2, 4, 90), (1, 3, 4, 120),
                (3, 4, 2, 130), (2, 4, 4, 130), (1, 4, 5, 140), (3, 1, 5, 150), (3, 3, 4, 150), (2, 2, 1, 160)]
-    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in ratings))
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{880000000 + t}\n" for u, i, r, t in ratings))
     items = [f"1|Toy Story (1995)|01-Jan-1995||http://x{GENRE_FLAGS}", f"2|Caf\u00e9 (1971)|01-Jan-1998||http://x{GENRE_FLAGS}",
              "3|unknown||||1" + "|0" * 18, f"4|Old (1925)|01-Jan-1925||http://x{GENRE_FLAGS}"]
     (folder / "u.item").write_text("\n".join(items) + "\n", encoding="latin-1")

@@ -42,7 +42,6 @@ def test_out_of_range_method_options_stop_the_run_before_any_trial(tmp_path, dat
     ("warmup.warm_lr=inf", "warm_lr: expected a finite number"),
     ("warmup.warm_lr=0", "warm_lr: expected a value in (0, inf)"),
     ("loo.split_seed=-1", "split_seed: expected a value in [0, inf)"),
-    ("loo.n_negatives=100000", "n_negatives=100000 but ml-100k has 150 items; expected at most 149"),
     ("cold.cold_share=1.5", "cold_share: expected a value in [0, 1)"),
 ])
 def test_out_of_range_protocol_parameters_are_clear_errors(tmp_path, data, capsys, setting, message):
@@ -50,6 +49,15 @@ def test_out_of_range_protocol_parameters_are_clear_errors(tmp_path, data, capsy
     assert main(_run(tmp_path, data, "--method", "random", "--protocol", protocol, "--protocol-set", setting)) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_more_negatives_than_items_is_said_and_bounded(tmp_path, data, capsys):
+    """loo draws up to n_negatives; beyond the catalogue the arrays stay catalogue-sized (100000 once exhausted
+    memory) and the run says what it did."""
+    assert main(_run(tmp_path, data, "--method", "random", "--protocol", "loo", "--protocol-set",
+                     "loo.n_negatives=100000")) == 0
+    assert "n_negatives=100000 but ml-100k has 150 items: each event gets at most 149 negatives" in \
+        capsys.readouterr().err
 
 
 def test_every_built_in_default_is_in_range():
@@ -107,3 +115,28 @@ def test_a_failed_row_is_named_in_the_table_notes(tmp_path, stored):
     tex = (tmp_path / "rep" / "tables" / "loo-paper-test-all-document.tex").read_text()
     for text in (md, tex):
         assert "fails: every trial failed (seeds 0, 1; first error: RuntimeError: boom); no cells shown" in text
+
+
+def _lines(path, edit):
+    lines = path.read_text(encoding="latin-1").splitlines()
+    edit(lines)
+    path.write_text("".join(f"{x}\n" for x in lines), encoding="latin-1")
+
+
+@pytest.mark.parametrize("file, edit, message", [
+    ("u.data", lambda ls: ls.__setitem__(slice(None), []), "u.data: file is empty"),
+    ("u.data", lambda ls: ls.__setitem__(slice(None), ls + ls), "u.data, line 2401: repeats line 1"),
+    ("u.data", lambda ls: ls.__setitem__(3, "1\t2\t99\t880000000"), "u.data, line 4, field 'rating': expected a "
+                                                                   "value in [1, 5]"),
+    ("u.data", lambda ls: ls.__setitem__(3, "1\t2\t-3\t880000000"), "u.data, line 4, field 'rating'"),
+    ("u.data", lambda ls: ls.__setitem__(-1, ls[-1][: ls[-1].rindex("\t") + 3]),
+     "u.data, line 2400, field 'timestamp': expected a value in [873072000 (1997-09-01), 893980800 (1998-05-01)]"),
+    ("u.data", lambda ls: ls.__setitem__(0, ls[0] + "\t7"), "u.data, line 1: 5 fields, more than the 4 expected"),
+    ("u.item", lambda ls: ls.__setitem__(2, ls[2][:-1] + "2"), "u.item, line 3, field \"genre flag 'Western'\": "
+                                                              "expected a value in [0, 1]"),
+])
+def test_bad_data_values_name_the_file_line_and_field(tmp_path, data, capsys, file, edit, message):
+    _lines(data / file, edit)
+    assert main(_run(tmp_path, data, "--method", "random", "--protocol", "loo")) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err

@@ -31,6 +31,7 @@ class DatasetCard:
     reader: str = "movielens"  # which reader module reads the files (benchmark/data/readers.py)
     options: dict[str, Any] = field(default_factory=dict)  # the reader's source choices ([options])
     licence: str = ""
+    checks: dict[str, Any] = field(default_factory=dict)  # value checks of the source ([checks]: rating, time, unique)
 
     @property
     def files(self) -> dict[str, str]:
@@ -65,7 +66,7 @@ def load_card(path: Path) -> DatasetCard:
     return DatasetCard(name=raw["name"], title=raw.get("title", raw["name"]), path=path, source=raw["source"],
                        labels=raw["labels"], features=raw["features"], protocols=raw.get("protocols", {}),
                        reader=raw.get("reader", "movielens"), options=raw.get("options", {}),
-                       licence=raw.get("licence", ""))
+                       licence=raw.get("licence", ""), checks=raw.get("checks", {}))
 
 
 GROUP = "promo_bench.datasets"

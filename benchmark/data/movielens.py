@@ -16,7 +16,8 @@ from benchmark.data.card import DatasetCard
 from benchmark.data.encode import buckets, closed_multi_hot, one_hot
 from benchmark.data.interactions import Interactions
 from benchmark.data.verify import find_file
-from benchmark.data.tables import numeric_column, read_delimited, require_columns, require_complete
+from benchmark.data.tables import (numeric_column, read_delimited, require_columns, require_complete,
+                                   require_in_range, require_unique)
 from benchmark.errors import BenchError
 
 # ---------------------------------------------------------------- shared by the three formats
@@ -80,6 +81,8 @@ def read_grouplens_100k(folder: Path, genres: list[str]) -> tuple[pd.DataFrame, 
     require_complete(item, item_path, f"{len(item_cols)} '|'-separated fields", header=False)
     flags = np.stack([numeric_column(item, f"g{k}", item_path, header=False, integer=True)
                       for k in range(len(genres))], axis=1)
+    for k in range(len(genres)):  # flags, not counts
+        require_in_range(flags[:, k], item_path, f"genre flag {genres[k]!r}", 0, 1)
     # The film's year is the "(YYYY)" at the end of the title (as RecBole's atomic file has it); the
     # release-date field is sometimes a later re-release, so it is only the fallback.
     years = _title_year(item["title"]).fillna(pd.to_numeric(item["release"].str.strip().str[-4:], errors="coerce"))
@@ -147,8 +150,11 @@ def read_grouplens_1m(folder: Path, occupations: list[str],
 
 
 def to_interactions(card: DatasetCard, ratings: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame,
-                    source: str, files: dict[str, Path], notes: list[str] | None = None) -> Interactions:
-    """Label rows by the card's rule, encode content features, and assemble dense ids."""
+                    source: str, files: dict[str, Path], notes: list[str] | None = None,
+                    first_line: int = 1) -> Interactions:
+    """Check the ratings against the card's ``[checks]``, label rows by the card's rule, encode content features,
+    and assemble dense ids. ``first_line``: the ratings file's line of the first row (2 below a header)."""
+    check_ratings(card, ratings, files["ratings"], first_line)
     fi, fu = card.features["item"], card.features["user"]
     genre_vocab = list(fi["genres"])
     genre = closed_multi_hot(items["genres"].tolist(), genre_vocab, "genre", str(files["item"]),
@@ -170,6 +176,23 @@ def to_interactions(card: DatasetCard, ratings: pd.DataFrame, items: pd.DataFram
     item_table = Entities("item", items["item"].to_numpy(dtype=str), np.concatenate([genre, year], axis=1),
                           [f"genre={g}" for g in genre_vocab] + year_names, files["item"])
     return assemble(card.name, rows, user_table, item_table, source)
+
+
+def check_ratings(card: DatasetCard, ratings: pd.DataFrame, path: Path, first_line: int) -> None:
+    """The card's value checks: the rating scale, the collection period (a line cut inside its timestamp reads
+    as 1970) and one rating per (user, item); each failure names the line."""
+    checks = card.checks
+    if "rating" in checks:
+        lo, hi = checks["rating"]
+        require_in_range(ratings["rating"].to_numpy(dtype=np.float64), path, "rating", lo, hi, first_line=first_line)
+    if "time" in checks:
+        lo, hi = (int(pd.Timestamp(t, tz="UTC").timestamp()) for t in checks["time"])
+        require_in_range(ratings["time"].to_numpy(dtype=np.int64), path, "timestamp", lo, hi, first_line=first_line,
+                         show=lambda t: f"{int(t)} ({pd.Timestamp(int(t), unit='s'):%Y-%m-%d})")
+    if checks.get("unique"):
+        cols = list(checks["unique"])
+        require_unique([ratings[c].to_numpy(dtype=str) for c in cols], path, "(" + ", ".join(cols) + ")",
+                       first_line=first_line)
 
 
 FORMATS = {  # format -> (files relative to the dataset folder, as the card's [source.files] names them)
@@ -208,4 +231,5 @@ def load(card: DatasetCard, folder: Path, how: str, options: dict) -> Interactio
     else:
         ratings, items, users, data_path, notes = read_grouplens_1m(base, list(card.features["user"]["occupations"]))
         files = {"ratings": data_path, "item": base / "movies.dat", "user": base / "users.dat"}
-    return to_interactions(card, ratings, items, users, f"{fmt}:{how}:{base}", files, notes)
+    return to_interactions(card, ratings, items, users, f"{fmt}:{how}:{base}", files, notes,
+                           first_line=2 if fmt == "recbole-atomic" else 1)

@@ -17,7 +17,9 @@ def read_delimited(path: Path, sep: str, names: list[str] | None, *, header: boo
     if not path.is_file():
         raise BenchError(f"{path}: file not found{' (expected ' + expected + ')' if expected else ''}")
     try:
-        frame = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
+        # header-less files are read without names first: given names, pandas would silently take a first line
+        # with an extra field as an index column and shift every field
+        frame = pd.read_csv(path, sep=sep, header=0 if header else None, names=None,
                             dtype=str, keep_default_na=False, encoding=encoding, quoting=0 if quoted else 3,
                             engine="python" if len(sep) > 1 else "c")
     except pd.errors.ParserError as exc:
@@ -26,7 +28,42 @@ def read_delimited(path: Path, sep: str, names: list[str] | None, *, header: boo
         raise BenchError(f"{path}: not {encoding} text ({exc})") from None
     except pd.errors.EmptyDataError:
         raise BenchError(f"{path}: file is empty; expected {expected or 'a table'}") from None
+    if frame.empty:
+        raise BenchError(f"{path}: no data lines; expected {expected or 'a table'}")
+    if not header and names is not None:
+        if frame.shape[1] > len(names):
+            extra = frame.iloc[:, len(names):].apply(lambda c: c.astype(str).str.len() > 0).any(axis=1).to_numpy()
+            line = int(np.flatnonzero(extra)[0]) + 1
+            raise BenchError(f"{path}, line {line}: {frame.shape[1]} fields, more than the {len(names)} expected "
+                             f"({expected or ', '.join(names)})")
+        for k in range(frame.shape[1], len(names)):  # a file whose every line is short: require_complete names it
+            frame[k] = ""
+        frame.columns = names
     return frame
+
+
+def require_in_range(values: np.ndarray, path: Path, column: str, low: float, high: float, *,
+                     first_line: int = 1, show=None) -> None:
+    """Every value within [low, high]; the first one outside is named with its line."""
+    bad = np.flatnonzero((values < low) | (values > high))
+    if len(bad):
+        row = int(bad[0])
+        got = show(values[row]) if show else f"{values[row]:g}"
+        lo, hi = (show(low), show(high)) if show else (f"{low:g}", f"{high:g}")
+        raise BenchError(f"{path}, line {row + first_line}, field {column!r}: expected a value in [{lo}, {hi}] "
+                         f"(the dataset card's range), got {got}")
+
+
+def require_unique(keys: list[np.ndarray], path: Path, what: str, *, first_line: int = 1) -> None:
+    """No two lines share ``keys`` (e.g. one rating per user and item); the first repeat names both lines."""
+    frame = pd.DataFrame({f"k{j}": k for j, k in enumerate(keys)})
+    dup = frame.duplicated(keep="first").to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        same = (frame == frame.iloc[row]).all(axis=1).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        raise BenchError(f"{path}, line {row + first_line}: repeats line {first + first_line} ({what} must be "
+                         f"unique, as the dataset card says)")
 
 
 def require_columns(frame: pd.DataFrame, path: Path, columns: list[str]) -> None:

@@ -10,6 +10,7 @@ the negatives obey one existence rule, and the test context holds the validation
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -142,9 +143,14 @@ class _CountBefore:
 
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
     n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
-    if params["n_negatives"] >= n_items:  # the candidate arrays are events x (n_negatives + 1)
-        raise BenchError(f"loo protocol: n_negatives={params['n_negatives']} but {inter.dataset} has {n_items} "
-                         f"items; expected at most {n_items - 1}")
+    # No event can have more than n_items - 1 negatives: the candidate arrays are events x (width + 1), so a huge
+    # n_negatives must not size them (100000 once exhausted memory). "Up to n_negatives" is the rule either way;
+    # short candidate lists are counted in the metadata, and a request beyond the catalogue is said out loud.
+    width = min(params["n_negatives"], max(n_items - 1, 1))
+    if params["n_negatives"] > width:
+        print(f"note: loo protocol: n_negatives={params['n_negatives']} but {inter.dataset} has {n_items} items: "
+              f"each event gets at most {width} negatives (every existing item its user never rated)",
+              file=sys.stderr)
     order = np.argsort(inter.time, kind="stable")  # total order: (time, original row)
     u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
     pos = np.arange(n_rows, dtype=np.int64)
@@ -213,7 +219,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         items, times = i[ep], t[ep]
         pool_order = np.argsort(first, kind="stable")
         cand, cmask = _draw_candidates(rng, users, items, times, pool_order, first[pool_order], user_pos,
-                                       params["n_negatives"], existing)
+                                       width, existing)
         n_prior = prior_count(items, times)
         cold = n_prior < tau
         arrays.update({f"{part}/user": users.astype(np.int32), f"{part}/item": items.astype(np.int32),
