@@ -111,7 +111,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = []
         for name, entry in sorted(registry().items()):
             source = entry.origin if entry.builtin else f"{entry.origin} (plugin)"
-            if not args.verbose and not entry.loaded:  # metadata only: nothing is imported
+            # built-ins by metadata only (nothing imported); a plugin is imported, so a broken one says so here
+            if not args.verbose and not entry.loaded and entry.builtin:
                 rows.append([name, source, "not loaded (list --verbose imports it)"])
                 continue
             try:

@@ -10,6 +10,7 @@ naming both sources. ``PROMO_BENCH_DISABLE_PLUGIN_AUTOLOAD=1`` keeps third-party
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -72,17 +73,49 @@ def discover(group: str, kind: str, check: Callable[[Any, str], Any],
     reserved = reserved or {}
     on = autoload()
     entries: dict[str, Entry] = {}
+    refused: set[str] = set()  # names two third-party plugins both claim: neither is used
     for ep in metadata.entry_points(group=group):
         origin = origin_of(ep)
         builtin = origin.split(" ")[0] == OWN_DIST
         if not builtin and not on:
             continue
-        if ep.name in reserved:
-            raise BenchError(f"{kind} name {ep.name!r} is registered twice: by {reserved[ep.name]} and by "
-                             f"{origin} ({ep.value})")
+        # a plugin that reuses a taken name is refused alone (with the fix), so it never blocks list, validate
+        # or run for everything else
+        if ep.name in reserved and not builtin:
+            _refuse(kind, ep, origin, f"the name is taken by {reserved[ep.name]}")
+            continue
         other = entries.get(ep.name)
         if other is not None and other.target != ep.value:
-            raise BenchError(f"{kind} name {ep.name!r} is registered twice: by {other.origin} ({other.target}) "
-                             f"and by {origin} ({ep.value})")
+            if other.builtin and builtin:
+                raise BenchError(f"{kind} name {ep.name!r} is registered twice in promo-bench itself: "
+                                 f"{other.target} and {ep.value}")
+            if builtin:  # the built-in wins, whichever entry point came first
+                _refuse(kind, metadata.EntryPoint(ep.name, other.target, group), other.origin,
+                        f"the name is taken by {origin}")
+            elif other.builtin:
+                _refuse(kind, ep, origin, f"the name is taken by {other.origin}")
+                continue
+            else:
+                _refuse(kind, ep, origin, f"{other.origin} ({other.target}) registers it too")
+                _refuse(kind, metadata.EntryPoint(ep.name, other.target, group), other.origin,
+                        f"{origin} ({ep.value}) registers it too")
+                refused.add(ep.name)
+                continue
+        if ep.name in refused:
+            continue
         entries[ep.name] = Entry(kind, ep.name, ep.value, origin, builtin, check)
+    for name in refused:
+        entries.pop(name, None)
     return entries
+
+
+_WARNED: set[tuple[str, str, str]] = set()
+
+
+def _refuse(kind: str, ep: metadata.EntryPoint, origin: str, why: str) -> None:
+    """Say once per process which plugin entry is left out, why, and how to fix it."""
+    key = (kind, ep.name, ep.value)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        print(f"warning: ignoring {kind} {ep.name!r} from {origin} ({ep.value}): {why}; give it another name in "
+              f"that plugin's entry points", file=sys.stderr)

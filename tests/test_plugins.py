@@ -284,3 +284,34 @@ def test_a_plugin_protocol_of_each_evaluation_kind_reaches_a_latex_table(tmp_pat
     tex = [p for p in written if p.suffix == ".tex" and name in p.name and not p.name.endswith("-document.tex")]
     assert tex, written
     assert any(want in p.read_text() for p in tex)
+
+
+def test_a_plugin_reusing_a_built_in_name_is_refused_alone(monkeypatch, capsys):
+    """It once blocked every list, validate and run; now only that entry is left out, with the fix named."""
+    from importlib import metadata
+
+    import benchmark.plugins as P
+    import benchmark.registry as R
+
+    real = metadata.entry_points
+
+    def fake(**kw):
+        eps = list(real(**kw))
+        if kw.get("group") == R.GROUP:
+            eps += [metadata.EntryPoint("popular", "somebody_else:Popular", R.GROUP),
+                    metadata.EntryPoint("ghost", "no_such_module:Ghost", R.GROUP)]
+        return eps
+
+    monkeypatch.setattr(P.metadata, "entry_points", fake)
+    monkeypatch.setattr(R, "_REGISTRY", None)
+    monkeypatch.setattr(P, "_WARNED", set())
+    try:
+        assert main(["list"]) == 0
+        out, err = capsys.readouterr()
+        assert "warning: ignoring method 'popular' from" in err and "somebody_else:Popular" in err
+        assert "give it another name" in err
+        assert R.registry()["popular"].target == "methods.simple:PopularMethod"
+        ghost = next(x for x in out.splitlines() if x.startswith("ghost"))
+        assert "unavailable: ModuleNotFoundError" in ghost  # plain list names a broken plugin, no --verbose
+    finally:
+        R._REGISTRY = None
