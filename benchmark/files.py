@@ -20,9 +20,13 @@ TMP_PREFIX = ".tmp-"
 def cache_root() -> Path:
     """``$PROMO_BENCH_CACHE`` or ``~/.cache/promo-bench``: splits, fitted backbones and file hashes live here."""
     env = os.environ.get("PROMO_BENCH_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "promo-bench"
+    root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "promo-bench"
+    if root.exists() and not root.is_dir():
+        from benchmark.errors import BenchError
+
+        raise BenchError(f"{'$PROMO_BENCH_CACHE' if env else 'the cache folder'} {root}: is a file; expected a folder "
+                         f"for splits, fitted backbones and file hashes")
+    return root
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:

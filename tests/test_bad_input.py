@@ -140,3 +140,23 @@ def test_bad_data_values_name_the_file_line_and_field(tmp_path, data, capsys, fi
     assert main(_run(tmp_path, data, "--method", "random", "--protocol", "loo")) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
+
+
+def test_data_fetch_and_the_cache_refuse_a_file_where_a_folder_belongs(tmp_path, data, capsys, monkeypatch):
+    assert main(["data", "fetch", "ml-100k", "--data-dir", str(data / "u.data")]) == 2
+    assert "u.data: is a file; expected a folder" in capsys.readouterr().err
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(data / "u.data"))
+    assert main(_run(tmp_path, data, "--method", "random", "--protocol", "loo")) == 2
+    assert "$PROMO_BENCH_CACHE" in capsys.readouterr().err
+
+
+def test_the_drill_finds_no_traceback_and_no_silent_case():
+    """perf/drill.py: 60-odd bad inputs through the real CLI, each must end in a clear message."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    drill = Path(__file__).resolve().parents[1] / "perf" / "drill.py"
+    done = subprocess.run([sys.executable, str(drill)], capture_output=True, text=True, timeout=900)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert done.returncode == 0 and "0 tracebacks, 0 silent" in summary, done.stdout[-3000:] + done.stderr[-2000:]

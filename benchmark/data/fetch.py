@@ -156,6 +156,9 @@ def safe_extract(archive_path: Path, target: Path) -> list[str]:
                 opened.extractall(staging, filter="data")
             for entry in staging.iterdir():
                 final = target / entry.name
+                if final.is_symlink():  # never delete through a link into someone else's folder
+                    raise BenchError(f"{final}: is a symbolic link; refusing to replace it with the archive's "
+                                     f"{entry.name}; remove the link or fetch into another --data-dir")
                 if final.is_dir():
                     shutil.rmtree(final)
                 elif final.exists():

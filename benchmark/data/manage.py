@@ -52,7 +52,17 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, url: str | None 
     """Download (or, for a login-only source, pick up), check and unpack; returns (exit code, messages)."""
     card = get_card(name)
     folder = Path(data_dir) if data_dir else data_root() / card.name
-    folder.mkdir(parents=True, exist_ok=True)
+    where = "--data-dir" if data_dir else "the data folder ($PROMO_BENCH_DATA or the cache)"
+    if folder.exists() and not folder.is_dir():
+        raise BenchError(f"{where} {folder}: is a file; expected a folder to fetch {card.title} into")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"{where} {folder}: cannot be written ({exc.strerror or exc}); pass --data-dir with a "
+                         f"writable folder") from None
     needed = _needed(card, folder)
     if needed and not force:
         existing = verify_files(card, folder, needed)

@@ -103,6 +103,11 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
     all_keys = plots.row_order([k for k, r in groups.items() if r.seeds])
     styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
     for (protocol, budget), rows in rows_by_table(groups).items():
+        if not any(r.seeds for r in rows.values()):  # nothing to show: say which trials failed, make no table
+            failed = ", ".join(sorted({k.label for k in rows}))
+            print(f"note: no {protocol} ({budget}) table: every trial failed ({failed}); see `promo-bench status`",
+                  file=sys.stderr)
+            continue
         methods_present = {k.method for k in rows}
         if opts.methods:
             unknown = set(opts.methods) - methods_present
