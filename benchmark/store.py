@@ -163,12 +163,16 @@ class ResultStore:
             record["nonfinite"] = nonfinite  # stored as null; a reader must know they were not numbers
         if converted:
             record["converted"] = converted
-        if vectors is not None:
-            npz = path.with_suffix(".npz")
-            atomic_write(npz, lambda fh: np.savez_compressed(fh, **vectors))
-            record["vectors"] = npz.name
-        text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False).encode("utf-8")
-        atomic_write(path, lambda fh: fh.write(text))
+        try:
+            if vectors is not None:
+                npz = path.with_suffix(".npz")
+                atomic_write(npz, lambda fh: np.savez_compressed(fh, **vectors))
+                record["vectors"] = npz.name
+            text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False).encode("utf-8")
+            atomic_write(path, lambda fh: fh.write(text))
+        except OSError as exc:  # a full disk or a folder gone read-only: no later trial could be stored either
+            raise BenchError(f"{path}: cannot store the trial ({exc.strerror or exc}); nothing half-written is "
+                             f"left and finished trials are kept; free space and rerun the same command") from None
         return path
 
     def records(self, warn: bool = True) -> Iterator[tuple[Path, dict[str, Any]]]:

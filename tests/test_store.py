@@ -125,3 +125,21 @@ def test_readers_do_not_create_a_mistyped_results_folder(tmp_path):
     with pytest.raises(BenchError, match="does not exist"):
         ResultStore(tmp_path / "typo", create=False)
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_full_disk_is_a_clear_error_that_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import benchmark.files as F
+
+    store = ResultStore(tmp_path)
+    real = F.os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(F.os, "fsync", full)
+    with pytest.raises(BenchError, match="cannot store the trial \\(No space left on device\\)"):
+        store.write(RECORD, {"test.s": np.arange(3)})
+    monkeypatch.setattr(F.os, "fsync", real)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
