@@ -29,6 +29,22 @@ def cache_root() -> Path:
     return root
 
 
+def writable_folder(folder: Path, what: str, fix: str) -> None:
+    """Make ``folder`` if needed and prove it can be written, before any work that would write there; the error
+    names ``what`` it is (``--out``, the results folder, ...) and the ``fix``."""
+    from benchmark.errors import BenchError
+
+    if folder.exists() and not folder.is_dir():
+        raise BenchError(f"{what} {folder}: is a file; expected a folder; {fix}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"{what} {folder}: cannot be written ({exc.strerror or exc}); {fix}") from None
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

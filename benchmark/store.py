@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.files import TMP_PREFIX, atomic_write
+from benchmark.files import TMP_PREFIX, atomic_write, writable_folder
 
 SCHEMA_VERSION = 1
 
@@ -113,14 +113,7 @@ class ResultStore:
                                  f"{'is not a folder' if self.root.exists() else 'does not exist'}; "
                                  f"pass --results DIR with the folder `promo-bench run` wrote")
             return
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-probe"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise BenchError(f"results folder {self.root}: cannot be written ({exc.strerror or exc}); "
-                             f"pass --results DIR with a writable folder") from None
+        writable_folder(self.root, "results folder", "pass --results DIR with a writable folder")
 
     def trial_path(self, dataset: str, protocol: str, method: str, trial_id: str) -> Path:
         return self.root / dataset / protocol / method / f"{trial_id}.json"

@@ -13,6 +13,7 @@ from benchmark.data.card import DatasetCard, get_card, list_cards
 from benchmark.data.fetch import check_archive, download, find_archive, record_manifest, safe_extract
 from benchmark.data.loader import check_dataset, reader_for, reader_options
 from benchmark.data.sources import data_root, locate
+from benchmark.files import writable_folder
 from benchmark.data.verify import Verification, find_file, verify_files
 from benchmark.errors import BenchError
 
@@ -53,16 +54,7 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, url: str | None 
     card = get_card(name)
     folder = Path(data_dir) if data_dir else data_root() / card.name
     where = "--data-dir" if data_dir else "the data folder ($PROMO_BENCH_DATA or the cache)"
-    if folder.exists() and not folder.is_dir():
-        raise BenchError(f"{where} {folder}: is a file; expected a folder to fetch {card.title} into")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise BenchError(f"{where} {folder}: cannot be written ({exc.strerror or exc}); pass --data-dir with a "
-                         f"writable folder") from None
+    writable_folder(folder, where, "pass --data-dir with a writable folder")
     needed = _needed(card, folder)
     if needed and not force:
         existing = verify_files(card, folder, needed)

@@ -16,7 +16,7 @@ from benchmark.report.stages import stage_frame
 from benchmark.report.table import build_table
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
-from benchmark.files import atomic_write
+from benchmark.files import atomic_write, writable_folder
 from benchmark.store import ResultStore
 
 FORMATS = ("latex", "md", "csv", "json")
@@ -64,19 +64,6 @@ def _check(opts: ReportOptions) -> None:
         raise BenchError(f"--alpha {opts.alpha}: expected a number between 0 and 1")
 
 
-def check_out(out: Path) -> None:
-    """``--out`` must be a folder we can write, checked before any work."""
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out {out}: is a file; expected a folder for the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise BenchError(f"--out {out}: cannot be written ({exc.strerror or exc}); pass a writable folder") from None
-
-
 def _check_names(opts: ReportOptions, groups) -> None:
     """Named methods and the reference must have stored trials: a typo is an error, not a silent table."""
     stored = sorted({k.method for k in groups})
@@ -91,7 +78,7 @@ def _check_names(opts: ReportOptions, groups) -> None:
 
 def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
     _check(opts)
-    check_out(out)
+    writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
     records = list(store.current_records())  # every record file is read and parsed once per report
     frame_all, failed = collect(store, records)
     written = write_report(aggregate(frame_all), failed, out,
@@ -198,7 +185,7 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
     subset, datasets as column groups; written under ``out/suites/<name>/``. Only each method's default options
     count (no variants, no audit rows): the table is the line-up as registered."""
     _check(opts)
-    check_out(out)
+    writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
     groups = group_trials(store, list(store.current_records()))
     by_table = rows_by_table(groups)
     cache = EventCache(store)
