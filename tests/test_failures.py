@@ -91,3 +91,12 @@ def test_json_safe_lists_what_it_changed():
     assert value == {"a": 1.5, "b": [None], "c": [1.0, 1.0]} and nonfinite == ["b[0]"]
     assert len(converted) == 2
     json.dumps(value, allow_nan=False)
+
+
+def test_validate_names_what_run_would_convert_in_fit_info():
+    from benchmark.validate import _json_info
+
+    assert _json_info("loo:", {"loss": 0.5, "epochs": 3}).ok is True
+    check = _json_info("loo:", {"loss": np.float32(0.5), "curve": [1.0, float("nan")]})
+    assert check.ok is False and "non-finite curve[1]" in check.detail and "loss (numpy.float32)" in check.detail
+    assert _json_info("loo:", None).ok is False
