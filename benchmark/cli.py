@@ -281,8 +281,10 @@ def report_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.report.build import build_reports, build_suite_reports
+    from benchmark.report.build import build_reports, build_suite_reports, check_options
     from benchmark.store import ResultStore
+
+    check_options(report_options(args))  # a bad option is named before the results folder is even read
 
     if args.suite and not Path(args.results).is_dir():
         raise BenchError(f"results folder {args.results}: does not exist; run `promo-bench run --suite {args.suite}` "

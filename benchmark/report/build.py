@@ -45,7 +45,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _check(opts: ReportOptions) -> None:
+def check_options(opts: ReportOptions) -> None:
     bad = set(opts.formats) - set(FORMATS)
     if bad:
         raise BenchError(f"--format: unsupported {', '.join(sorted(bad))}; available: {', '.join(FORMATS)}")
@@ -77,7 +77,7 @@ def _check_names(opts: ReportOptions, groups) -> None:
 
 
 def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Path]:
-    _check(opts)
+    check_options(opts)
     writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
     records = list(store.current_records())  # every record file is read and parsed once per report
     frame_all, failed = collect(store, records)
@@ -184,7 +184,7 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
     """A suite's tables, laid out as its paper: the suite's rows in its order and names, its metrics, one table per
     subset, datasets as column groups; written under ``out/suites/<name>/``. Only each method's default options
     count (no variants, no audit rows): the table is the line-up as registered."""
-    _check(opts)
+    check_options(opts)
     writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
     groups = group_trials(store, list(store.current_records()))
     by_table = rows_by_table(groups)
