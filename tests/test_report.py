@@ -271,3 +271,21 @@ def test_identical_per_seed_vectors_are_ties_whatever_the_storage_order(tmp_path
     a = rng.random(n)
     c = compare("ref", "base", "hr@10", a, a + np.where(rng.random(n) < 0.5, 1e-16, -1e-16))
     assert c.identical and c.ties == n and c.p == 1.0 and not c.testable
+
+
+def test_a_row_holds_one_trial_per_seed(tmp_path):
+    """Two stored trials of one seed (same version and code, other ids: an option added with its old default)
+    were both averaged, so seed 0 counted twice in DropoutNet's paper-suite row; and a failed trial that a later
+    ok trial of the same seed replaced was still reported as failed."""
+    from benchmark.report.events import completeness_notes, group_trials
+
+    store = ResultStore(tmp_path / "results")
+    base = {"status": "ok", "audit": False, "dataset": {"name": "ml-100k"},
+            "protocol": {"name": "loo", "split_hash": "f" * 64},
+            "method": {"name": "dropoutnet", "budget": "paper", "variant": "", "version": "2"}, "metrics": {}}
+    for tid, seed, finished, status in (("a", 0, "2026-01-01", "ok"), ("b", 0, "2026-01-02", "ok"),
+                                        ("c", 1, "2026-01-01", "failed"), ("d", 1, "2026-01-03", "ok")):
+        store.write(dict(base, trial_id=tid, seed=seed, finished=finished, status=status), {"test.s": np.zeros(2)})
+    (row,) = group_trials(store).values()
+    assert row.seeds == [0, 1] and [p.stem for p in row.paths] == ["b", "d"] and row.failed == []
+    assert any("seed 0 stored more than once" in n for n in completeness_notes([row]))

@@ -50,6 +50,7 @@ class RowEvents:
     origin: str = ""  # the method's distribution and version (or local file and hash) as recorded
     commits: set = field(default_factory=set)  # (git commit, dirty flag) of each trial's code
     failed: list[tuple[int, str]] = field(default_factory=list)  # (seed, error) of its failed trials
+    duplicates: list[int] = field(default_factory=list)  # seeds with more than one ok trial (the newest is used)
 
 
 
@@ -67,6 +68,10 @@ def completeness_notes(rows: list[RowEvents]) -> list[str]:
             notes.append(f"{row.key.label}: {what} (seed{'s' if len(failed) > 1 else ''} "
                          f"{', '.join(str(s) for s, _ in failed)}; first error: {first}); "
                          + ("no cells shown" if not row.seeds else f"its cells average seeds {_seeds(row.seeds)} only"))
+        if row.duplicates:
+            dup = sorted(set(row.duplicates))
+            notes.append(f"{row.key.label}: seed{'s' if len(dup) > 1 else ''} {_seeds(dup)} stored more than once "
+                         f"(other trial ids, same method version and code); the newest trial of each is used")
         if missing and row.seeds:
             notes.append(f"{row.key.label}: seed{'s' if len(missing) > 1 else ''} {_seeds(missing)} not stored "
                          f"(not run yet, or interrupted); its cells average seeds {_seeds(row.seeds)}")
@@ -92,24 +97,39 @@ def provenance_notes(rows: list[RowEvents]) -> list[str]:
 
 
 def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = None) -> dict[RowKey, RowEvents]:
-    """Table rows of the ``ok`` trials; a row's failed trials ride along in ``failed`` (a row whose every trial
-    failed has no seeds: tables name it in a note and show no cells)."""
+    """Table rows of the ``ok`` trials, one trial per seed; a row's failed trials ride along in ``failed`` (a row
+    whose every trial failed has no seeds: tables name it in a note and show no cells).
+
+    Two ok trials of one seed in one row (same method version and code, other trial ids, e.g. an option added with
+    its old behaviour as default) are never averaged together: the newest is used and the row says so. A failed
+    trial of a seed that also has an ok trial is superseded and not reported."""
     groups: dict[RowKey, RowEvents] = {}
+    ok: dict[RowKey, dict[int, tuple[str, Path, dict]]] = {}
     for path, rec in (records if records is not None else store.current_records(warn=False)):
         key = RowKey(dataset_label(rec), rec["protocol"]["name"], rec["protocol"].get("split_hash", ""),
                      rec["method"].get("budget", ""), rec["method"]["name"], rec["method"].get("variant", ""),
                      bool(rec.get("audit", False)))
         row = groups.setdefault(key, RowEvents(key, [], [], rec["method"].get("origin", "")))
+        seed = int(rec.get("seed", -1))
         if rec.get("status") != "ok":
-            row.failed.append((int(rec.get("seed", -1)), str(rec.get("error", "no error recorded"))))
+            row.failed.append((seed, str(rec.get("error", "no error recorded"))))
             continue
-        row.seeds.append(int(rec["seed"]))
-        row.paths.append(path)
-        env = rec.get("env", {})
-        row.commits.add((env.get("git_commit"), env.get("git_dirty")))
-    for row in groups.values():  # seed order, so seed means add up in the same order for every row
-        pairs = sorted(zip(row.seeds, row.paths))
-        row.seeds, row.paths = [s for s, _ in pairs], [p for _, p in pairs]
+        mine = ok.setdefault(key, {})
+        finished = str(rec.get("finished", ""))
+        if seed in mine:
+            row.duplicates.append(seed)
+            if finished <= mine[seed][0]:
+                continue
+        mine[seed] = (finished, path, rec)
+    for key, row in groups.items():  # seed order, so seed means add up in the same order for every row
+        by_seed = ok.get(key, {})
+        row.failed = [(s, e) for s, e in row.failed if s not in by_seed]
+        for seed in sorted(by_seed):
+            _, path, rec = by_seed[seed]
+            row.seeds.append(seed)
+            row.paths.append(path)
+            env = rec.get("env", {})
+            row.commits.add((env.get("git_commit"), env.get("git_dirty")))
     return groups
 
 
