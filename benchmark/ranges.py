@@ -51,8 +51,12 @@ BY_NAME: tuple[tuple[str, Range], ...] = (
 )
 
 
+# text options whose values the name fixes across methods (the CTR family's pooling of multi-hot fields)
+CHOICES_BY_NAME: dict[str, tuple[str, ...]] = {"multi_hot": ("mean", "sum")}
+
+
 def range_for(name: str, declared: Mapping[str, Range] | None = None) -> Range | None:
-    if declared and name in declared:
+    if declared and isinstance(declared.get(name), Range):
         return declared[name]
     for pattern, rng in BY_NAME:
         if re.fullmatch(pattern, name):
@@ -61,7 +65,13 @@ def range_for(name: str, declared: Mapping[str, Range] | None = None) -> Range |
 
 
 def option_problem(name: str, value: Any, declared: Mapping[str, Range] | None = None) -> str | None:
-    """Why ``value`` is not allowed for option ``name``, or None."""
+    """Why ``value`` is not allowed for option ``name``, or None. A declared tuple of strings is the option's
+    choices."""
+    if isinstance(value, str):
+        choices = (declared or {}).get(name, CHOICES_BY_NAME.get(name))
+        if isinstance(choices, tuple) and value not in choices:
+            return f"expected one of {', '.join(choices)}, got {value!r}"
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):

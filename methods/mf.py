@@ -39,6 +39,7 @@ class BPRMF(ItemOffsetWarmUp, NetState, Method):
     defaults = {"dim": 64, "lr": 1e-3, "reg": 1e-5, "batch_size": 1024, "epochs": 200, "patience": 10,
                 "cold_fallback": "mean"}
     budgets = {"quick": {"epochs": 5, "patience": 5}}
+    option_ranges = {"cold_fallback": FALLBACKS}
 
     def _build(self, data: TrainData) -> None:
         if self.options["cold_fallback"] not in FALLBACKS:

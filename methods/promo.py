@@ -150,6 +150,7 @@ class Promo(Method):
                 "batch_size": 128, "epochs": 20, "patience": 5, "pinnacle": "recent", "pfpe": "released",
                 "audit_leak": False}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
+    option_ranges = {"activation": ("identity", "relu"), "pinnacle": ("recent", "scored"), "pfpe": ("released", "l1")}
 
     def _check(self) -> None:
         o = self.options

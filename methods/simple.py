@@ -43,6 +43,7 @@ class PopularMethod(Method):
     version = "2"  # 2: causal counts on loo
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"count": "causal"}
+    option_ranges = {"count": ("causal", "whole")}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         if self.options["count"] not in ("causal", "whole"):
