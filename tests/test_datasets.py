@@ -214,3 +214,15 @@ def test_ml1m_card_figures_on_the_real_prefix():
     warm, _ = get_split(inter, "warmup")
     assert warm.meta["n_train_rows"] == 324_615
     assert warm.meta["parts"]["valid"]["n_items"] == warm.meta["parts"]["test"]["n_items"] == 487
+
+
+def test_kuairand_times_outside_the_collection_period_name_file_and_line(tmp_path):
+    """The card's [checks] time: a time_ms in seconds (or cut short) reads as 1970 and is refused with its line."""
+    folder = tmp_path / "kuairand-pure"
+    shutil.copytree(FIXTURES / "kuairand-pure", folder)
+    log = next(folder.rglob("log_standard_4_08_to_4_21_pure.csv"))
+    lines = log.read_text().splitlines()
+    lines[2] = lines[2].replace("1649376000000", "1649376000")
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BenchError, match=r"log_standard_4_08_to_4_21_pure.csv, line 3, field 'time_ms'"):
+        load_dataset("kuairand-pure", folder)

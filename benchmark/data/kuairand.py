@@ -21,7 +21,7 @@ from benchmark.data.card import DatasetCard
 from benchmark.data.encode import encode_table
 from benchmark.data.interactions import Interactions
 from benchmark.data.logs import read_int_columns, require_binary
-from benchmark.data.tables import read_delimited, require_columns
+from benchmark.data.tables import read_delimited, require_columns, require_time_range
 from benchmark.data.verify import find_file
 from benchmark.errors import BenchError
 
@@ -89,6 +89,8 @@ def read_rows(card: DatasetCard, folder: Path, options: dict[str, Any]) -> Rows:
         frame = read_int_columns(path, LOG_COLUMNS, "the official KuaiRand log columns "
                                  "(user_id,video_id,date,hourmin,time_ms,is_click,...)")
         require_binary(frame["is_click"].to_numpy(), path, "is_click")
+        require_time_range(frame["time_ms"].to_numpy(dtype=np.int64), card.checks, path, "time_ms", first_line=2,
+                           per_second=1000)
         frames.append(frame)
         paths.append(path)
     log = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

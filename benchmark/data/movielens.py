@@ -17,7 +17,7 @@ from benchmark.data.encode import buckets, closed_multi_hot, one_hot
 from benchmark.data.interactions import Interactions
 from benchmark.data.verify import find_file
 from benchmark.data.tables import (numeric_column, read_delimited, require_columns, require_complete,
-                                   require_in_range, require_unique)
+                                   require_in_range, require_time_range, require_unique)
 from benchmark.errors import BenchError
 
 # ---------------------------------------------------------------- shared by the three formats
@@ -185,10 +185,7 @@ def check_ratings(card: DatasetCard, ratings: pd.DataFrame, path: Path, first_li
     if "rating" in checks:
         lo, hi = checks["rating"]
         require_in_range(ratings["rating"].to_numpy(dtype=np.float64), path, "rating", lo, hi, first_line=first_line)
-    if "time" in checks:
-        lo, hi = (int(pd.Timestamp(t, tz="UTC").timestamp()) for t in checks["time"])
-        require_in_range(ratings["time"].to_numpy(dtype=np.int64), path, "timestamp", lo, hi, first_line=first_line,
-                         show=lambda t: f"{int(t)} ({pd.Timestamp(int(t), unit='s'):%Y-%m-%d})")
+    require_time_range(ratings["time"].to_numpy(dtype=np.int64), checks, path, "timestamp", first_line=first_line)
     if checks.get("unique"):
         cols = list(checks["unique"])
         require_unique([ratings[c].to_numpy(dtype=str) for c in cols], path, "(" + ", ".join(cols) + ")",

@@ -54,6 +54,17 @@ def require_in_range(values: np.ndarray, path: Path, column: str, low: float, hi
                          f"(the dataset card's range), got {got}")
 
 
+def require_time_range(values: np.ndarray, checks: dict, path: Path, column: str, *, first_line: int = 1,
+                       per_second: int = 1) -> None:
+    """A card's ``[checks] time = [first day, day after the last]`` (UTC dates): a line cut inside its timestamp,
+    or one in other units, reads as another era. ``per_second``: 1000 for millisecond times."""
+    if "time" not in checks:
+        return
+    lo, hi = (int(pd.Timestamp(t, tz="UTC").timestamp()) * per_second for t in checks["time"])
+    require_in_range(values, path, column, lo, hi, first_line=first_line,
+                     show=lambda t: f"{int(t)} ({pd.Timestamp(int(t) // per_second, unit='s'):%Y-%m-%d})")
+
+
 def require_unique(keys: list[np.ndarray], path: Path, what: str, *, first_line: int = 1) -> None:
     """No two lines share ``keys`` (e.g. one rating per user and item); the first repeat names both lines."""
     frame = pd.DataFrame({f"k{j}": k for j, k in enumerate(keys)})
