@@ -63,6 +63,11 @@ def test_more_negatives_than_items_is_said_and_bounded(tmp_path, data, capsys):
                      "loo.n_negatives=100000")) == 0
     assert "n_negatives=100000 but ml-100k has 150 items: each event gets at most 149 negatives" in \
         capsys.readouterr().err
+    from benchmark.data.loader import load_dataset
+    from benchmark.protocols import get_split
+
+    split, _ = get_split(load_dataset("ml-100k", str(data)), "loo", {"n_negatives": 100000})
+    assert split.part("test")["cand"].shape[1] == 150  # sized by the catalogue, not by n_negatives
 
 
 def test_every_built_in_default_is_in_range():
