@@ -10,8 +10,8 @@ rank is uniform over s .. s+e (s candidates strictly above it, e tied with it), 
 linearity: Recall@K = E[hits in the top K] / |relevant|, NDCG@K = E[DCG@K] / IDCG@K. HR@K (at least
 one hit) is not linear: it is 1 when a relevant item's whole tie group fits in the top K, else the
 hypergeometric chance that the straddling tie group puts one of its r relevant items in its m
-top-K places: 1 - C(g-r, m) / C(g, m). A full sort per batch gives s and e exactly (a top-k alone
-cannot count the ties below the K-th place that the rule needs).
+top-K places: 1 - C(g-r, m) / C(g, m). A top-K per row gives s exactly for every relevant item that can
+reach the top K, and a count over the row gives its ties e (which may reach below the K-th place).
 """
 
 from __future__ import annotations
@@ -92,41 +92,52 @@ def metrics_from_scores(scores: torch.Tensor, rel: torch.Tensor, valid: torch.Te
 
     Returns ({metric: (B,) float64}, n_relevant (B,)); rows with no relevant candidate get 0 and
     should be dropped by the caller.
+
+    No full sort: a relevant item below the row's K-th best score (K the largest cut-off) has at least
+    K candidates strictly above it and adds nothing to any metric at any cut-off up to K. For the others,
+    ``s`` is counted among the top K and ``e`` (its ties, which may reach below the K-th place) over the row.
     """
     require_finite(scores, "score_all()")
     rel = rel & valid
     n_rel = rel.sum(1)
+    b, n = scores.shape
+    dev = scores.device
     x = scores.float().masked_fill(~valid, float("-inf"))
-    sorted_x = torch.sort(x, dim=1).values
-    r_max = max(int(n_rel.max()), 1) if len(n_rel) else 1
-    # the relevant columns of each row first (stable on a boolean key), padded with irrelevant ones
-    rel_idx = torch.argsort((~rel).to(torch.int8), dim=1, stable=True)[:, :r_max]
-    present = torch.arange(r_max, device=scores.device)[None, :] < n_rel[:, None]
-    v = x.gather(1, rel_idx)
-    n = x.shape[1]
-    lo = torch.searchsorted(sorted_x, v.contiguous(), right=False)
-    hi = torch.searchsorted(sorted_x, v.contiguous(), right=True)
-    s = (n - hi).double()  # strictly above
-    e = (hi - lo - 1).double()  # tied with it, itself excluded
+    k_max = min(max(ks), n)
+    top = torch.topk(x, k_max, dim=1).values  # (B, K) descending
+    row, col = rel.nonzero(as_tuple=True)  # relevant items, flat
+    v = x[row, col]
+    near = v >= top[row, k_max - 1]
+    s = torch.full_like(v, float(max(ks)), dtype=torch.float64)  # "K or more above": no metric sees past K
+    e = torch.zeros_like(s)
+    if bool(near.any()):
+        r_n, v_n = row[near], v[near]
+        s[near] = (top[r_n] > v_n[:, None]).sum(1).double()
+        e[near] = ((x[r_n] == v_n[:, None]).sum(1) - 1).double()
     out: dict[str, torch.Tensor] = {}
-    ranks = torch.arange(n + 1, device=scores.device, dtype=torch.float64)
     nr = n_rel.double()
+
+    def per_row(values: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(b, dtype=torch.float64, device=dev).index_add_(0, row, values)
+
+    def row_max(values: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(b, dtype=torch.float64, device=dev).scatter_reduce_(0, row, values, "amax")
+
+    ranks = torch.arange(n + 1, device=dev, dtype=torch.float64)
     for k in ks:
         in_top = (torch.clamp(k - s, min=0) / (e + 1)).clamp(max=1.0)
-        hits = torch.where(present, in_top, torch.zeros_like(in_top))
-        out[f"recall@{k}"] = torch.where(nr > 0, hits.sum(1) / nr.clamp(min=1), torch.zeros_like(nr))
+        out[f"recall@{k}"] = torch.where(nr > 0, per_row(in_top) / nr.clamp(min=1), torch.zeros_like(nr))
         gain = torch.where(ranks < k, 1.0 / torch.log2(ranks + 2.0), torch.zeros_like(ranks))
-        cum = torch.cat([torch.zeros(1, device=scores.device, dtype=torch.float64), torch.cumsum(gain, 0)])
+        cum = torch.cat([torch.zeros(1, device=dev, dtype=torch.float64), torch.cumsum(gain, 0)])
         si, ei = s.long().clamp(max=n), e.long()
-        dcg_item = (cum[(si + ei + 1).clamp(max=n + 1)] - cum[si]) / (e + 1)
-        dcg = torch.where(present, dcg_item, torch.zeros_like(dcg_item)).sum(1)
+        dcg = per_row((cum[(si + ei + 1).clamp(max=n + 1)] - cum[si]) / (e + 1))
         idcg = cum[torch.clamp(n_rel, max=k)]
         out[f"ndcg@{k}"] = torch.where(idcg > 0, dcg / idcg.clamp(min=1e-12), torch.zeros_like(dcg))
-        sure = (present & (s + e < k)).any(1)
-        straddle = present & (s < k) & (s + e >= k)
-        r = straddle.sum(1).double()
-        g = torch.where(straddle, e + 1, torch.zeros_like(e)).amax(1)
-        m = torch.where(straddle, k - s, torch.zeros_like(s)).amax(1)
+        sure = row_max((s + e < k).double()) > 0
+        straddle = (s < k) & (s + e >= k)
+        r = per_row(straddle.double())
+        g = row_max(torch.where(straddle, e + 1, torch.zeros_like(e)))
+        m = row_max(torch.where(straddle, k - s, torch.zeros_like(s)))
         possible = (r > 0) & (g - r >= m)
         p_miss = torch.where(possible, torch.exp(_log_comb(g - r, m) - _log_comb(g, m)), torch.zeros_like(g))
         p_hit = torch.where(r > 0, 1.0 - p_miss, torch.zeros_like(g))
