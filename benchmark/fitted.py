@@ -32,7 +32,9 @@ class FittedCache:
     @staticmethod
     def key(cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, seed: int,
             features: str = "") -> str:
-        return sha256_json({"method": cls.name, "version": cls.version, "options": options, "budget": budget,
+        from benchmark.registry import identity_version
+
+        return sha256_json({"method": cls.name, "version": identity_version(cls), "options": options, "budget": budget,
                             "split_hash": split_hash, "seed": seed, "features": features, "harness": harness_hash(),
                             "module": cls.__module__})
 

@@ -125,6 +125,10 @@ class Method(abc.ABC):
     # A cacheable method (a backbone) implements get_state/set_state; its own trials and every method that
     # asks ctx.fitted() for it share one fitted copy per (options, split, seed).
     cacheable: ClassVar[bool] = False
+    # The registered methods this one fetches through ctx.fitted() (its backbones). Their versions join this
+    # method's trial id (registry.identity_version), so a changed backbone reruns every method built on it;
+    # ctx.fitted() refuses a name not listed here.
+    uses: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: dict[str, Any], ctx: TrialContext) -> None:
         self.options = options

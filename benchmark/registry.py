@@ -72,6 +72,20 @@ def get_method(name: str) -> type[Method]:
     return reg[name].load()
 
 
+def identity_version(cls: type[Method], _seen: tuple[str, ...] = ()) -> str:
+    """The version that joins a trial id: the method's own plus each backbone's (``uses``), nested, e.g.
+    ``2+dssm-sasrec:(1+sasrec:2)`` for ``promo``; a method without backbones keeps its plain version."""
+    if cls.name in _seen:
+        raise BenchError(f"methods {' -> '.join((*_seen, cls.name))} use each other in a cycle")
+    if not cls.uses:
+        return str(cls.version)
+    parts = []
+    for name in sorted(cls.uses):
+        inner = identity_version(get_method(name), (*_seen, cls.name))
+        parts.append(f"{name}:{inner}" if "+" not in inner else f"{name}:({inner})")
+    return f"{cls.version}+" + "+".join(parts)
+
+
 def include(path: str | os.PathLike) -> list[str]:
     """Register the methods a local Python file defines (``--include``), for experiments before packaging.
 

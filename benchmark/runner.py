@@ -21,7 +21,7 @@ from benchmark.method import Method
 from benchmark.protocols import PROTOCOLS, get_split
 from benchmark.files import cache_root
 from benchmark.protocols.split import Split
-from benchmark.registry import get_method, registry
+from benchmark.registry import get_method, identity_version, registry
 from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
 
@@ -153,7 +153,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                                                    set_options.get(name, {}), cls.option_ranges)
                 origin = registry()[name].origin
                 for seed in range(seeds):
-                    spec = TrialSpec(method=name, method_version=cls.version, origin=origin, options=options,
+                    spec = TrialSpec(method=name, method_version=identity_version(cls), origin=origin, options=options,
                                      variant=variant_label(changed), budget=budget, dataset=inter.label_name,
                                      protocol=protocol, split_hash=split.hash, seed=seed, changed=changed,
                                      features=inter.features_hash())

@@ -32,6 +32,7 @@ from benchmark.protocols import PROTOCOLS
 from benchmark.protocols.split import PARTS, Split
 from benchmark.registry import OWN_DIST
 from benchmark.tensors import TensorTable
+from benchmark.timing import TrialClock
 from benchmark.views import SplitViews
 
 EVAL_BATCH = 256
@@ -138,6 +139,7 @@ class TrialEnvironment:
         self.split, self.inter, self.device = split, inter, device
         self.views = SplitViews(split, inter, device)
         self.cache = cache if cache is not None else FittedCache(None)
+        self.clock = TrialClock((lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None))
         self.progress = progress
         self.protocol = PROTOCOLS[split.meta["protocol"]]
         self.evaluator = EVALUATORS[self.protocol.EVALUATION]  # the protocol's kind: sampled, full or pointwise
@@ -148,17 +150,25 @@ class TrialEnvironment:
             self._fullrank[part] = fullrank.FullRankPart.build(self.split, part, self.device)
         return self._fullrank[part]
 
-    def context(self, seed: int, budget: str, audit: bool) -> TrialContext:
+    def context(self, seed: int, budget: str, audit: bool, owner: type[Method] | None = None) -> TrialContext:
         generator = torch.Generator().manual_seed(seed)
+        uses = owner.uses if owner is not None else ()
 
         def validate(m: Method) -> float:
             # over all events / all candidates / the validation items at the base stage
-            return self.evaluator.validate(self, m, seed, audit, self.protocol.VALID_METRIC)
+            with self.clock.measure("valid_s"):
+                return self.evaluator.validate(self, m, seed, audit, self.protocol.VALID_METRIC)
 
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
             from benchmark.registry import get_method
 
-            inst, _ = self.fitted(get_method(name), overrides, seed, budget)
+            if name not in uses:
+                who = owner.name if owner is not None else "this method"
+                raise ValueError(f"method {who!r} asked ctx.fitted() for {name!r}, which its class attribute `uses` "
+                                 f"{tuple(uses)!r} does not name; list every backbone there (it joins the trial id)")
+            with self.clock.backbone(name) as note:
+                inst, info = self.fitted(get_method(name), overrides, seed, budget)
+                note["cache"] = str(info.get("cache", "trained")).split(":")[0]
             seed_everything(seed)
             generator.manual_seed(seed)
             return inst
@@ -178,7 +188,7 @@ class TrialEnvironment:
         audit = bool(options.get("audit_leak", False))
 
         def make() -> tuple[Method, Any]:
-            return cls(dict(options), self.context(seed, budget, audit)), self.views.train(audit)
+            return cls(dict(options), self.context(seed, budget, audit, cls)), self.views.train(audit)
 
         def fit(inst: Method) -> dict[str, Any]:
             seed_everything(seed)
@@ -189,6 +199,20 @@ class TrialEnvironment:
                                            self.device, make, fit, features=self.inter.features_hash())
         inst.fitted_info = {k: v for k, v in info.items() if k not in ("train_loss", "loss_parts")}
         return inst, info
+
+
+def _timing(clock: TrialClock, t0: float, t_fit: float, t_end: float, own_cache: str | None) -> dict[str, Any]:
+    """The record's timing: ``fit_s`` is the method's own training (its validation passes included, counted
+    again in ``valid_s``; backbones it fetched excluded, in ``backbone_s`` with their ``backbones`` origin),
+    ``eval_s`` the evaluation after fitting (``valid_eval_s`` + ``test_eval_s``), ``total_s`` the trial's wall time."""
+    sec = clock.seconds
+    backbone = float(sec.get("backbone_s", 0.0))
+    out: dict[str, Any] = {"fit_s": t_fit - t0 - backbone, "backbone_s": backbone, "valid_s": float(sec.get("valid_s", 0.0)),
+                           "eval_s": t_end - t_fit, "total_s": t_end - t0, "backbones": clock.backbones,
+                           **{f"{part}_eval_s": float(sec.get(f"{part}_eval_s", 0.0)) for part in PARTS}}
+    if own_cache is not None:  # a backbone's own trial served from the cache did no training here
+        out["cache"] = own_cache
+    return out
 
 
 def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interactions, device: torch.device,
@@ -214,24 +238,28 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
                      "split": {k: v for k, v in split.meta.items() if k not in ("params", "split_hash")}},
         "env": environment(device),
     }
+    env.clock.reset()
+    own_cache: str | None = None  # for a backbone's own trial: trained here, or served from memory or disk
     t0 = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     try:
         seed_everything(spec.seed)
-        if cls.cacheable:
+        if cls.cacheable:  # its own trial: fitting it is this method's cost, not a backbone's
             method, fit_info = env.fitted(cls, spec.options, spec.seed, spec.budget)
+            own_cache = str(fit_info.get("cache", "trained")).split(":")[0]
         else:
-            method = cls(dict(spec.options), env.context(spec.seed, spec.budget, audit))
+            method = cls(dict(spec.options), env.context(spec.seed, spec.budget, audit, cls))
             fit_info = method.fit(env.views.train(audit))
         t_fit = time.perf_counter()
         vectors: dict[str, np.ndarray] = {}
         summary: dict[str, Any] = {}
         for part in PARTS:
-            summary[part] = env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors)
+            with env.clock.measure(f"{part}_eval_s"):
+                summary[part] = env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors)
         t_end = time.perf_counter()
         record.update(status="ok", fit=fit_info, metrics=summary,
-                      timing={"fit_s": t_fit - t0, "eval_s": t_end - t_fit, "total_s": t_end - t0})
+                      timing=_timing(env.clock, t0, t_fit, t_end, own_cache))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failed trial is recorded, the run goes on
         # SystemExit too: a sys.exit() inside a method ends that trial, not the run (Ctrl-C still stops the run)
         vectors = None

@@ -77,7 +77,7 @@ def _fit(cls: type[Method], env: Any, budget: str) -> tuple[Method, Any]:
     from benchmark.trial import seed_everything
 
     seed_everything(SEED)
-    method = cls(cls.resolved_defaults(budget), env.context(SEED, budget, False))
+    method = cls(cls.resolved_defaults(budget), env.context(SEED, budget, False, cls))
     return method, method.fit(env.views.train(False))
 
 

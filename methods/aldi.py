@@ -47,6 +47,7 @@ class ALDINet(nn.Module):
 
 class ALDI(ItemOffsetWarmUp, Method):
     name = "aldi"
+    uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})

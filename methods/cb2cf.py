@@ -41,6 +41,7 @@ class CB2CFNet(nn.Module):
 
 class CB2CF(Method):
     name = "cb2cf"
+    uses = ("sasrec",)
     version = "1"
     requires = frozenset({"history", "item_features", "user_features"})
     defaults = {"dim": 16, "hidden": 64, "mse_weight": 1.0, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01,

@@ -19,6 +19,7 @@ from methods.coldstart import TableScorer, backbone, warm_mask
 
 class ContentKNN(TableScorer, Method):
     name = "content-knn"
+    uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})

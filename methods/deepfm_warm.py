@@ -22,6 +22,7 @@ class DeepFMWarmBase(Method):
     requires = frozenset({"item_features", "user_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     calibrated = True
+    uses = ("deepfm",)
     net: DeepFMNet
 
     def attach(self, data: TrainData) -> dict[str, Any]:

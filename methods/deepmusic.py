@@ -19,6 +19,7 @@ from methods.coldstart import TableScorer, attach_backbone, mlp, standardise
 
 class DeepMusic(TableScorer, Method):
     name = "deepmusic"
+    uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})

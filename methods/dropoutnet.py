@@ -30,6 +30,7 @@ class DropoutNetModel(nn.Module):
 
 class DropoutNet(TableScorer, Method):
     name = "dropoutnet"
+    uses = ("bpr-mf",)
     version = "2"  # 2: the reference's prep_standardize (non-zero rows, population std, +-5 cap); raw content
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})

@@ -21,6 +21,7 @@ class DSSMSASRec(NetState, Method):
     """Two towers; the user tower also takes the mean-pooled output of a frozen, pretrained ``sasrec``."""
 
     name = "dssm-sasrec"
+    uses = ("sasrec",)
     version = "1"
     requires = frozenset({"history", "item_features", "user_features"})
     cacheable = True
@@ -73,6 +74,7 @@ class FineTune(DSSMSASRec):
     """``dssm-sasrec`` with every parameter, SASRec included, trained further on the same rows."""
 
     name = "finetune"
+    uses = ("dssm-sasrec",)
     version = "1"
     cacheable = False
     defaults = {"lr": 1e-4, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 3, "audit_leak": False}

@@ -21,6 +21,7 @@ from torch import nn
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import TableScorer, attach_backbone, layer_sizes
+from methods.layers import Dropout
 
 
 def gar_mlp(in_dim: int, hidden: list[int], dropout: float, bn_first: bool) -> nn.Sequential:
@@ -30,7 +31,7 @@ def gar_mlp(in_dim: int, hidden: list[int], dropout: float, bn_first: bool) -> n
         layers.append(nn.BatchNorm1d(in_dim, affine=True))
     layers.append(nn.Linear(in_dim, hidden[0]))
     for a, b in zip(hidden[:-1], hidden[1:]):
-        layers += [nn.BatchNorm1d(a), nn.Tanh(), nn.Dropout(dropout), nn.Linear(a, b)]
+        layers += [nn.BatchNorm1d(a), nn.Tanh(), Dropout(dropout), nn.Linear(a, b)]
     for m in layers:
         if isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
@@ -56,7 +57,8 @@ def l2_weights(module: nn.Module) -> torch.Tensor:
 
 class GAR(TableScorer, Method):
     name = "gar"
-    version = "1"
+    uses = ("bpr-mf",)
+    version = "2"  # 2: dropout masks drawn by methods.layers.Dropout (same law, another random stream; faster)
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"alpha": 0.05, "beta": 0.1, "g_lr": 1e-3, "d_lr": 1e-3, "g_drop": 0.1, "d_drop": 0.5,

@@ -48,6 +48,7 @@ class HeaterNet(nn.Module):
 
 class Heater(TableScorer, Method):
     name = "heater"
+    uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})

@@ -44,6 +44,7 @@ class PromptGenerator(nn.Module):
 
 class PPR(Method):
     name = "ppr"
+    uses = ("sasrec",)
     version = "1"
     requires = frozenset({"history", "user_features"})
     defaults = {"prompt_len": 1, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5,

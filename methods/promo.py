@@ -142,6 +142,7 @@ def split_tau(data: TrainData) -> int:
 
 class Promo(Method):
     name = "promo"
+    uses = ("dssm-sasrec",)
     version = "2"  # 2: L_pape's and the scored pinnacle's cold/warm flags are causal (as of each row's time)
     requires = frozenset({"history", "feedback", "item_features", "user_features"})
     prompt_input: ClassVar[str] = "feedback"

@@ -14,6 +14,7 @@ from torch import nn
 
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
+from methods.layers import Dropout
 
 
 class CausalAttention(nn.Module):
@@ -46,12 +47,12 @@ class SASRecEncoder(nn.Module):
         self.dim, self.max_len = dim, max_len
         self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)  # row 0 is padding, item k is row k+1
         self.pos_emb = nn.Embedding(max_len, dim)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.attn_ln = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(blocks))
         self.attn = nn.ModuleList(CausalAttention(dim, heads, attn_dropout) for _ in range(blocks))
         self.ffn_ln = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(blocks))
-        self.ffn = nn.ModuleList(nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout),
-                                               nn.Linear(dim, dim), nn.Dropout(dropout)) for _ in range(blocks))
+        self.ffn = nn.ModuleList(nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), Dropout(dropout),
+                                               nn.Linear(dim, dim), Dropout(dropout)) for _ in range(blocks))
         self.last_ln = nn.LayerNorm(dim, eps=1e-8)
 
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
@@ -87,7 +88,7 @@ class SASRecEncoder(nn.Module):
 
 class SASRec(NetState, Method):
     name = "sasrec"
-    version = "1"
+    version = "2"  # 2: dropout masks drawn by methods.layers.Dropout (same law, another random stream; faster)
     requires = frozenset({"history"})
     cacheable = True
     defaults = {"dim": 16, "max_len": 50, "blocks": 2, "heads": 4, "dropout": 0.1, "lr": 1e-3, "batch_size": 128,
