@@ -60,7 +60,7 @@ def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Opt
     rows = 0
     for _epoch in method.ctx.progress(range(epochs), desc):
         model.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # on the device: no host synchronisation per step
         n = 0
         for idx in batches():
             out = step(idx)
@@ -69,11 +69,12 @@ def train_epochs(method: Any, model: torch.nn.Module, optimizer: torch.optim.Opt
             loss.backward()
             optimizer.step()
             for key, val in {"total": loss, **parts}.items():
-                sums[key] = sums.get(key, 0.0) + val.item() * len(idx)
+                term = val.detach().double() * len(idx)
+                sums[key] = sums[key] + term if key in sums else term
             n += len(idx)
         rows += n
         for key, val in sums.items():
-            losses.setdefault(key, []).append(round(val / max(n, 1), 6))
+            losses.setdefault(key, []).append(round(float(val) / max(n, 1), 6))
         model.eval()
         if stopper.step(method.ctx.validate(method)):
             break
