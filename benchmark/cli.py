@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cold-by", choices=["random", "time"], default=None,
                      help="cold protocol: cold items at random (default) or the newest by first positive; "
                           "shorthand for --protocol-set cold.cold_by=...")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run trials in N worker processes on this machine, the cores split between them "
+                          "(default 1: in this process); records are the same as a serial run's")
+    run.add_argument("--executor", choices=["local", "processes"], default=None,
+                     help="where trials run: local (this process) or processes (--jobs workers); default: "
+                          "processes when --jobs > 1")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--save-scores", action="store_true",
@@ -157,6 +163,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from benchmark.registry import include
 
+    if args.jobs < 1:
+        raise BenchError(f"--jobs {args.jobs}: expected 1 or more worker processes")
+    executor = args.executor or ("processes" if args.jobs > 1 else "local")
+    if executor == "local" and args.jobs > 1:
+        raise BenchError(f"--executor local runs trials in this process; drop --jobs {args.jobs} or use processes")
     for path in args.include:
         include(path)
     store = ResultStore(args.results)
@@ -191,7 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     show = not args.no_progress and sys.stderr.isatty()
     # run --all feeds the full report, whose score-distribution plot needs the candidates' scores
     summary = execute(planned, store, device, show_progress=show, force=args.force,
-                      save_scores=args.save_scores or args.all)
+                      save_scores=args.save_scores or args.all, jobs=args.jobs if executor == "processes" else 1,
+                      includes=args.include, workers=executor == "processes")
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored"
           + (f", {summary.elsewhere} run by another process" if summary.elsewhere else ""), file=sys.stderr)
     if args.all:

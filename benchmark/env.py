@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -27,11 +28,22 @@ def git_info(root: Path = REPO_ROOT) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the architecture: with the core count it names "this machine" for the
+    cost model (benchmark.costs), which reuses measured trial times only from the same kind of machine."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "promo_bench": benchmark.__version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": np.__version__, "cuda": torch.version.cuda, "device": str(device),
         "machine": platform.machine(), "platform": platform.platform(), **{"git_" + k: v for k, v in git_info().items()},
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

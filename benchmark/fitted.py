@@ -38,6 +38,14 @@ class FittedCache:
                             "split_hash": split_hash, "seed": seed, "features": features, "harness": harness_hash(),
                             "module": cls.__module__})
 
+    def has(self, key: str, cls: type[Method], dataset: str) -> bool:
+        """True when the backbone with this key is saved on disk (for cost estimates; loading may still fail)."""
+        return self.disk is not None and self._file(key, cls, dataset).is_file()
+
+    def _file(self, key: str, cls: type[Method], dataset: str) -> Path:
+        assert self.disk is not None
+        return self.disk / dataset / f"{cls.name}-{key[:24]}.pt"
+
     def get_or_fit(self, cls: type[Method], options: dict[str, Any], budget: str, split_hash: str, dataset: str,
                    seed: int, device: torch.device, make: Callable[[], tuple[Method, Any]],
                    fit: Callable[[Method], dict[str, Any]], features: str = "") -> tuple[Method, dict[str, Any]]:
@@ -52,7 +60,7 @@ class FittedCache:
         if self.disk is None:
             info = {**fit(inst), "cache": "trained"}
         else:
-            path = self.disk / dataset / f"{cls.name}-{key[:24]}.pt"
+            path = self._file(key, cls, dataset)
             lock = Claims(path.parent).wait(path.stem)  # one process trains, the others wait and load
             try:
                 if path.is_file():

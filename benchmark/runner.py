@@ -1,4 +1,5 @@
-"""Plan trials, skip the stored ones, run the rest in-process, write each record as it finishes."""
+"""Plan trials, skip the stored ones, run the rest (in this process or in workers, ``benchmark.executors``)
+with an expected time up front, write each record as it finishes."""
 
 from __future__ import annotations
 
@@ -9,21 +10,21 @@ from typing import Any, Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.claims import Claims
 from benchmark.config import resolve_options, variant_label
+from benchmark.costs import CostModel, format_duration
 from benchmark.data.card import get_card, list_cards
 from benchmark.data.interactions import Interactions
 from benchmark.data.loader import check_dataset, load_dataset
 from benchmark.data.verify import require_verified
 from benchmark.errors import BenchError
+from benchmark.executors import LocalExecutor, Outcome, ProcessExecutor, TrialRunner, trial_label
 from benchmark.fitted import FittedCache
 from benchmark.method import Method
 from benchmark.protocols import PROTOCOLS, get_split
-from benchmark.files import cache_root
 from benchmark.protocols.split import Split
 from benchmark.registry import get_method, identity_version, registry
 from benchmark.store import ResultStore
-from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+from benchmark.trial import TrialSpec
 
 BUDGETS = ("quick", "paper")
 
@@ -34,6 +35,9 @@ class Planned:
     cls: type[Method]
     split: Split
     inter: Interactions
+    # (dataset, data_dir, reader options, protocol, protocol parameters): what a worker process needs to
+    # rebuild ``inter`` and ``split`` (from the split cache) instead of receiving them
+    source: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -157,7 +161,9 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                                      variant=variant_label(changed), budget=budget, dataset=inter.label_name,
                                      protocol=protocol, split_hash=split.hash, seed=seed, changed=changed,
                                      features=inter.features_hash())
-                    out.append(Planned(spec, cls, split, inter))
+                    out.append(Planned(spec, cls, split, inter,
+                                       (dataset, data_dir, _options_for(dataset, data_options), protocol,
+                                        (protocol_options or {}).get(protocol))))
     return out
 
 
@@ -165,68 +171,101 @@ def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:
     return iter(tqdm(it, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr))
 
 
+def _chain(cls: type[Method]) -> list[str]:
+    """The backbones ``cls`` builds on (``uses``), recursively."""
+    out: list[str] = []
+    for name in cls.uses:
+        out += _chain(get_method(name)) + [name]
+    return list(dict.fromkeys(out))
+
+
 def _path(store: ResultStore, p: Planned):
     return store.trial_path(p.spec.dataset, p.spec.protocol, p.spec.method, p.spec.trial_id)
 
 
+EVAL_ONLY_S = 1.0  # a backbone's own trial once the backbone is fitted: its evaluation
+
+
+def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) -> dict[str, float]:
+    """Expected seconds per trial id: its own cost, plus each backbone not fitted on disk yet, charged once to
+    the first trial (in ``todo`` order) that needs it; a backbone's own trial costs its evaluation once paid."""
+    paid: set[str] = set()
+
+    def charge(cls: type[Method], options: dict[str, Any], p: Planned) -> bool:
+        s = p.spec
+        key = cache.key(cls, options, s.budget, s.split_hash, s.seed, s.features)
+        if key in paid or cache.has(key, cls, p.inter.dataset):
+            return False
+        paid.add(key)
+        return True
+
+    out: dict[str, float] = {}
+    for p in todo:
+        s = p.spec
+        rows = len(p.inter.user)
+        audit = {"audit_leak": bool(s.options.get("audit_leak", False))}
+        total = 0.0
+        for name in _chain(p.cls):
+            bcls = get_method(name)
+            options = {**bcls.resolved_defaults(s.budget), **{k: v for k, v in audit.items() if k in bcls.defaults}}
+            if charge(bcls, options, p):
+                total += costs.own(name, s.protocol, s.dataset, s.budget, rows)
+        if not p.cls.cacheable or charge(p.cls, s.options, p):
+            total += costs.own(s.method, s.protocol, s.dataset, s.budget, rows)
+        else:
+            total += EVAL_ONLY_S
+        out[s.trial_id] = total
+    return out
+
+
 def execute(planned: list[Planned], store: ResultStore, device: torch.device, show_progress: bool = True,
-            force: bool = False, save_scores: bool = False) -> RunSummary:
-    """Run every planned trial that is not stored complete. Each trial is claimed first (``benchmark.claims``):
-    a trial another process is running is left to it and waited for at the end, then redone here only if that
-    process died without storing it. So N runs on one folder share the plan and none computes a trial twice."""
+            force: bool = False, save_scores: bool = False, jobs: int = 1, includes: list[str] | None = None,
+            workers: bool | None = None) -> RunSummary:
+    """Run every planned trial that is not stored complete, in this process (``jobs`` 1) or in ``jobs`` worker
+    processes (longest expected trials first; ``workers`` True uses worker processes even for one job). Each trial is claimed first (``benchmark.claims``): a trial
+    another process is running is left to it and waited for at the end, then redone here only if that process
+    died without storing it. So N runs on one folder share the plan and none computes a trial twice.
+
+    The expected time (``benchmark.costs``) is printed first, and the progress bar advances by expected cost."""
     todo = planned if force else [p for p in planned if not store.is_complete(_path(store, p))]
     summary = RunSummary(planned=len(planned), skipped=len(planned) - len(todo), ok=0, failed=0)
     if summary.skipped:
         print(f"{summary.skipped} of {len(planned)} trials already stored in {store.root}; skipping them",
               file=sys.stderr)
-    claims = Claims(store.root)
-    bar = tqdm(total=len(todo), desc="trials", disable=not show_progress, dynamic_ncols=True, file=sys.stderr)
-    cache = FittedCache(cache_root() / "fitted")
-    envs: dict[str, TrialEnvironment] = {}
+    runner = TrialRunner(store.root, device, force, save_scores, _epoch_bar if show_progress
+                         else (lambda it, d: iter(it)))
+    costs = CostModel.load((rec for _, rec in store.records(warn=False)), device)
+    expected = expected_costs(todo, costs, runner.cache)
+    if jobs > 1:  # longest first, so no long trial starts last; backbones come first within equal costs
+        todo = sorted(todo, key=lambda p: -expected[p.spec.trial_id])
+    total = sum(expected.values())
+    if todo:
+        workers = f" in {jobs} worker processes" if jobs > 1 else ""
+        print(f"expected time: about {format_duration(total / max(jobs, 1))}{workers} for {len(todo)} trials "
+              f"({costs.describe()})", file=sys.stderr)
+    bar = tqdm(total=round(total, 1), desc="trials (by expected time)", disable=not show_progress,
+               dynamic_ncols=True, file=sys.stderr, unit="s", bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}]")
+    state = {"done": 0}
 
-    def run_claimed(p: Planned, lock) -> None:
-        try:
-            path = _path(store, p)
-            if not force and store.is_complete(path):  # finished by another process since we planned
-                summary.elsewhere += 1
-                return
-            store.sweep(path)
-            s = p.spec
-            label = f"{s.method}{'[' + s.variant + ']' if s.variant else ''} {s.dataset}/{s.protocol} seed={s.seed}"
-            bar.set_postfix_str(label)
-            if p.split.hash not in envs:
-                envs.clear()  # one split's device tensors at a time
-                envs[p.split.hash] = TrialEnvironment(p.split, p.inter, device, cache, progress=_epoch_bar
-                                                      if show_progress else (lambda it, d: iter(it)))
-            record, vectors = run_trial(s, p.cls, p.split, p.inter, device, env=envs[p.split.hash],
-                                        save_scores=save_scores)
-            path = store.write(record, vectors)
-            if record["status"] == "ok":
-                summary.ok += 1
-                metric = PROTOCOLS[s.protocol].VALID_METRIC
-                first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
-                value = record["metrics"]["test"][first][metric]
-                shown = "n/a (no events)" if value is None else f"{value:.4f}"
-                tqdm.write(f"ok     {label}: test {first} {metric} {shown} "
-                           f"({record['timing']['total_s']:.1f}s) -> {path}", file=sys.stderr)
-            else:
-                summary.failed += 1
-                tqdm.write(f"FAILED {label}: {record['error']} -> {path}", file=sys.stderr)
-        finally:
-            lock.release()
-            bar.update(1)
+    def on_start(p: Planned) -> None:
+        bar.set_postfix_str(f"{state['done']}/{len(todo)} trials; now {trial_label(p)}")
 
-    deferred: list[Planned] = []
-    for p in todo:
-        lock = claims.try_claim(p.spec.trial_id)
-        if lock is None:
-            deferred.append(p)
-            continue
-        run_claimed(p, lock)
-    if deferred:
-        print(f"waiting for {len(deferred)} trials that another process on {store.root} is running",
-              file=sys.stderr)
-    for p in deferred:
-        run_claimed(p, claims.wait(p.spec.trial_id))
-    bar.close()
+    def on_done(p: Planned, out: Outcome) -> None:
+        state["done"] += 1
+        bar.update(round(expected[p.spec.trial_id], 1))
+        if out.status == "elsewhere":
+            summary.elsewhere += 1
+        elif out.status == "ok":
+            summary.ok += 1
+            tqdm.write(f"ok     {out.label}: {out.message}", file=sys.stderr)
+        else:
+            summary.failed += 1
+            tqdm.write(f"FAILED {out.label}: {out.message}", file=sys.stderr)
+
+    use_workers = jobs > 1 if workers is None else workers
+    executor = ProcessExecutor(runner, jobs, list(includes or [])) if use_workers else LocalExecutor(runner)
+    try:
+        executor.map(todo, on_start, on_done)
+    finally:
+        bar.close()
     return summary

@@ -1,0 +1,89 @@
+"""Expected trial cost, for the plan's time estimate, the progress bar's ETA and the order of parallel work.
+
+A trial's own cost (its fit and evaluation, backbones excluded) comes from, in order: the median of earlier ok
+records of the same (method, protocol, dataset, budget) on the same kind of machine (CPU model, core count,
+device type) in this results folder; else the reference table ``costs_reference.json`` (measured by
+``perf/cost_table.py`` from a ``run --all`` on the machine it names), scaled by the dataset's size relative to
+ML-100K; else a flat guess. A backbone (``Method.uses``) that is not fitted on disk yet is charged once, to
+the first trial that needs it. Estimates steer nothing that can change a number.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from benchmark.env import cpu_model
+
+REFERENCE = Path(__file__).resolve().parent / "costs_reference.json"
+UNKNOWN_S = 30.0  # a method measured nowhere
+QUICK_SHARE = 0.1  # the quick budget against the paper one, where only the paper cost is known
+REFERENCE_ROWS = 100_000  # ML-100K, the reference table's dataset
+
+
+def machine_key(env: dict[str, Any]) -> tuple[Any, ...]:
+    return (env.get("cpu"), env.get("cpu_count"), str(env.get("device", "cpu")).split(":")[0])
+
+
+def this_machine(device: torch.device) -> tuple[Any, ...]:
+    import os
+
+    return (cpu_model(), os.cpu_count(), device.type)
+
+
+@dataclass
+class CostModel:
+    measured: dict[tuple[str, str, str, str], list[float]] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)  # how many estimates came from where
+
+    @classmethod
+    def load(cls, records: Iterable[dict[str, Any]], device: torch.device) -> "CostModel":
+        here = this_machine(device)
+        measured: dict[tuple[str, str, str, str], list[float]] = {}
+        for r in records:
+            try:
+                if r.get("status") != "ok" or machine_key(r.get("env", {})) != here:
+                    continue
+                t = r["timing"]
+                own = float(t.get("total_s", 0.0)) - float(t.get("backbone_s", 0.0))
+                key = (r["method"]["name"], r["protocol"]["name"], r["dataset"]["name"], r["method"]["budget"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            measured.setdefault(key, []).append(own)
+        reference = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
+        return cls(measured, reference)
+
+    def own(self, method: str, protocol: str, dataset: str, budget: str, n_rows: int) -> float:
+        """Expected seconds of one trial of ``method``, its backbones excluded."""
+        got = self.measured.get((method, protocol, dataset, budget))
+        if got:
+            self.sources["earlier records here"] = self.sources.get("earlier records here", 0) + 1
+            return statistics.median(got)
+        ref = self.reference.get("costs", {}).get(f"{method}/{protocol}")
+        if ref is not None:
+            self.sources["reference table"] = self.sources.get("reference table", 0) + 1
+            scale = max(n_rows, 1) / REFERENCE_ROWS
+            return float(ref) * scale * (QUICK_SHARE if budget == "quick" else 1.0)
+        self.sources["a flat guess"] = self.sources.get("a flat guess", 0) + 1
+        return UNKNOWN_S * (QUICK_SHARE if budget == "quick" else 1.0)
+
+    def describe(self) -> str:
+        parts = [f"{n} from {src}" for src, n in sorted(self.sources.items())]
+        where = self.reference.get("machine")
+        if "reference table" in self.sources and where:
+            parts.append(f"reference machine: {where}")
+        return "; ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

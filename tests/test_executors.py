@@ -1,0 +1,171 @@
+"""``run --jobs N``: worker processes give a serial run's records; a dying worker loses only its trial; the plan
+states its expected time; records time a trial's own work apart from its backbones'."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.costs import CostModel
+from benchmark.fitted import FittedCache
+from benchmark.registry import get_method, identity_version
+from benchmark.runner import expected_costs, plan
+from benchmark.store import ResultStore
+from conftest import write_grouplens
+
+ROOT = Path(__file__).resolve().parents[1]
+THREADS = max(1, (os.cpu_count() or 1) // 2)  # what each of 2 workers gets
+
+KILLER = '''
+import os, signal, torch
+from benchmark.method import Method
+
+class Killer(Method):
+    """Kills its own process in seed 1's fit (a worker dying mid-trial); random scores otherwise."""
+    name = "killer"
+    version = "1"
+    protocols = frozenset({"loo"})
+
+    def fit(self, data):
+        if self.ctx.seed == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+    def score(self, batch):
+        return torch.rand(batch["cand"].shape, generator=self.ctx.generator)
+'''
+
+
+def _run(args: list[str], tmp_path: Path, threads: int = THREADS) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT),
+           "PROMO_BENCH_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", "run", *args], env=env, text=True,
+                          capture_output=True, timeout=900)
+
+
+def _metrics(results: Path) -> dict[str, dict]:
+    return {rec["trial_id"]: rec["metrics"] for _, rec in ResultStore(results, create=False).records()}
+
+
+def test_jobs_give_the_records_of_a_serial_run(tmp_path):
+    data = write_grouplens(tmp_path / "ml-100k")
+    base = ["--method", "popular", "bpr-mf", "dssm", "deepmusic", "--protocol", "loo", "cold", "--seeds", "2",
+            "--budget", "quick", "--dataset", "ml-100k", "--data-dir", str(data), "--allow-unverified", "--no-progress"]
+    serial = _run(base + ["--results", str(tmp_path / "serial")], tmp_path)
+    assert serial.returncode == 0, serial.stderr
+    assert "expected time: about" in serial.stderr
+    parallel = _run(base + ["--results", str(tmp_path / "jobs"), "--jobs", "2"], tmp_path)
+    assert parallel.returncode == 0, parallel.stderr
+    assert "in 2 worker processes" in parallel.stderr
+    a, b = _metrics(tmp_path / "serial"), _metrics(tmp_path / "jobs")
+    assert len(a) == 16 and a.keys() == b.keys()
+    assert a == b  # trial id by trial id, every metric of every part and subset
+
+
+def test_a_worker_that_dies_loses_only_its_trial(tmp_path):
+    data = write_grouplens(tmp_path / "ml-100k")
+    plugin = tmp_path / "killer.py"
+    plugin.write_text(KILLER)
+    out = _run(["--include", str(plugin), "--method", "killer", "--protocol", "loo", "--seeds", "4", "--dataset",
+                "ml-100k", "--data-dir", str(data), "--allow-unverified", "--no-progress", "--jobs", "2",
+                "--results", str(tmp_path / "r")], tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "FAILED killer ml-100k/loo seed=1: its worker process died" in out.stderr, out.stderr
+    assert "done: 3 ok, 1 failed" in out.stderr, out.stderr
+    stored = sorted(rec["seed"] for _, rec in ResultStore(tmp_path / "r", create=False).records())
+    assert stored == [0, 2, 3]  # the others finished; nothing half-written for seed 1
+
+
+class _Costs(CostModel):
+    def own(self, method, protocol, dataset, budget, n_rows):  # noqa: D102 - fixed figures for the test
+        return {"sasrec": 100.0, "dssm-sasrec": 10.0, "promo": 5.0}[method]
+
+
+def test_a_backbone_is_charged_once_to_the_first_trial_that_needs_it(tmp_path):
+    data = write_grouplens(tmp_path / "ml-100k")
+    todo = plan(["promo", "dssm-sasrec", "sasrec"], ["ml-100k"], ["loo"], 2, "quick", {}, str(data))
+    got = expected_costs(todo, _Costs(), FittedCache(tmp_path / "fitted"))
+    by = {(p.spec.method, p.spec.seed): got[p.spec.trial_id] for p in todo}
+    # promo comes first in the plan and pays for both backbones; their own trials then only evaluate
+    assert by[("promo", 0)] == by[("promo", 1)] == 115.0
+    assert by[("dssm-sasrec", 0)] == by[("sasrec", 0)] == 1.0
+
+
+def test_the_plan_states_its_expected_time_from_earlier_records_here(tmp_path):
+    data = write_grouplens(tmp_path / "ml-100k")
+    args = ["--method", "popular", "--protocol", "loo", "--seeds", "1", "--budget", "quick", "--dataset", "ml-100k",
+            "--data-dir", str(data), "--allow-unverified", "--no-progress", "--results", str(tmp_path / "r")]
+    first = _run(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "1 from a flat guess" in first.stderr or "1 from reference table" in first.stderr, first.stderr
+    again = _run(args + ["--force"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "1 from earlier records here" in again.stderr, again.stderr
+
+
+def test_a_record_times_its_backbones_apart_with_their_origin(tmp_path, monkeypatch):
+    data = write_grouplens(tmp_path / "ml-100k")
+    monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path / "cache"))
+    from benchmark.trial import TrialEnvironment, run_trial
+
+    todo = plan(["deepmusic", "bpr-mf"], ["ml-100k"], ["cold"], 1, "quick", {}, str(data))
+    p = todo[0]
+    env = TrialEnvironment(p.split, p.inter, torch.device("cpu"))
+    records = {q.spec.method: run_trial(q.spec, q.cls, q.split, q.inter, env.device, env=env)[0] for q in todo}
+    dm, mf = records["deepmusic"]["timing"], records["bpr-mf"]["timing"]
+    assert [b["name"] for b in dm["backbones"]] == ["bpr-mf"] and dm["backbones"][0]["cache"] == "trained"
+    assert dm["backbone_s"] > 0 and dm["fit_s"] + dm["backbone_s"] <= dm["total_s"] + 1e-6
+    assert mf["cache"] == "memory" and mf["backbones"] == []  # its own trial did not train it again
+    assert dm["valid_s"] > 0 and dm["test_eval_s"] > 0
+
+
+def test_a_backbone_version_joins_its_dependents_trial_ids(monkeypatch):
+    promo, sasrec = get_method("promo"), get_method("sasrec")
+    before = identity_version(promo)
+    assert before.startswith(f"{promo.version}+dssm-sasrec:") and f"sasrec:{sasrec.version}" in before
+    monkeypatch.setattr(sasrec, "version", sasrec.version + "x")
+    assert identity_version(promo) != before  # a changed sasrec reruns promo
+
+
+UNDECLARED = '''
+import torch
+from benchmark.method import Method
+
+class Sneaky(Method):
+    """Fetches a backbone without naming it in `uses`."""
+    name = "sneaky"
+    version = "1"
+    protocols = frozenset({"loo"})
+
+    def fit(self, data):
+        self.ctx.fitted("bpr-mf", {})
+        return {}
+
+    def score(self, batch):
+        return torch.zeros(batch["cand"].shape)
+'''
+
+
+def test_a_backbone_not_named_in_uses_is_refused(tmp_path):
+    data = write_grouplens(tmp_path / "ml-100k")
+    plugin = tmp_path / "sneaky.py"
+    plugin.write_text(UNDECLARED)
+    out = _run(["--include", str(plugin), "--method", "sneaky", "--protocol", "loo", "--seeds", "1", "--dataset",
+                "ml-100k", "--data-dir", str(data), "--allow-unverified", "--no-progress", "--results",
+                str(tmp_path / "r")], tmp_path)
+    assert out.returncode == 1
+    (rec,) = [rec for _, rec in ResultStore(tmp_path / "r", create=False).records()]
+    assert rec["status"] == "failed" and "`uses`" in rec["error"], rec.get("error")
+    json.dumps(rec)
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_jobs_must_be_positive(tmp_path, jobs):
+    out = _run(["--method", "popular", "--jobs", jobs], tmp_path)
+    assert out.returncode == 2 and f"--jobs {jobs}" in out.stderr and "Traceback" not in out.stderr
