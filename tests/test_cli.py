@@ -22,6 +22,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_available):
     results, reports = tmp_path / "results", tmp_path / "reports"
     args = ["run", "--all", "--budget", "quick", "--seeds", "1", "--results", str(results),

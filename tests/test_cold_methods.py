@@ -42,6 +42,7 @@ def random_cold(env) -> float:
     return _run(env, "random")[0]["metrics"]["test"]["cold"]["ndcg@20"]
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 @pytest.mark.parametrize("name", CONTENT_METHODS)
 def test_method_beats_random_on_cold_items(env, random_cold, name):
     record, vectors = _run(env, name)
@@ -51,6 +52,7 @@ def test_method_beats_random_on_cold_items(env, random_cold, name):
     assert set(vectors["test.subset"].tolist()) == {0, 1, 2}
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_bpr_mf_is_the_warm_reference(env):
     record, _ = _run(env, "bpr-mf")
     m = record["metrics"]["test"]
@@ -61,6 +63,7 @@ def test_bpr_mf_is_the_warm_reference(env):
     assert m["cold"]["ndcg@20"] == pytest.approx(popular["ndcg@20"], abs=1e-12)
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_dropoutnet_scores_cold_items_with_its_dropout_input(env):
     cls = get_method("dropoutnet")
     method = cls(cls.resolved_defaults("quick") | {"epochs": 1, "max_data_per_step": 2000},
@@ -77,6 +80,7 @@ def test_dropoutnet_scores_cold_items_with_its_dropout_input(env):
     assert not torch.equal(method.item_pref_input(warm_items), torch.zeros_like(method.v_pref[warm_items]))
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_methods_never_draw_cold_items_as_negatives(env):
     data = env.views.train()
     calls = []

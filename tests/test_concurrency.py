@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmark.store import ResultStore
 from conftest import write_grouplens
@@ -39,6 +40,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
             "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_two_runs_share_a_plan_while_status_and_report_poll(tmp_path):
     data = write_grouplens(tmp_path / "ml-100k")
     plugin = tmp_path / "slow.py"

@@ -53,6 +53,7 @@ def _metrics(results: Path) -> dict[str, dict]:
     return {rec["trial_id"]: rec["metrics"] for _, rec in ResultStore(results, create=False).records()}
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_jobs_give_the_records_of_a_serial_run(tmp_path):
     data = write_grouplens(tmp_path / "ml-100k")
     base = ["--method", "popular", "bpr-mf", "dssm", "deepmusic", "--protocol", "loo", "cold", "--seeds", "2",
@@ -68,6 +69,7 @@ def test_jobs_give_the_records_of_a_serial_run(tmp_path):
     assert a == b  # trial id by trial id, every metric of every part and subset
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_a_worker_that_dies_loses_only_its_trial(tmp_path):
     data = write_grouplens(tmp_path / "ml-100k")
     plugin = tmp_path / "killer.py"

@@ -138,6 +138,7 @@ def test_an_empty_windows_scorer_is_at_chance_on_every_subset(late):
     assert max(abs(g) for g in gaps.values()) < 1e-9, gaps
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_an_empty_windows_scorer_is_at_chance_on_real_ml100k(ml100k, tmp_path, monkeypatch):
     """Version 2 gave it test cold-target HR@10 0.1338 against 0.0990 chance."""
     monkeypatch.setenv("PROMO_BENCH_CACHE", str(tmp_path))
@@ -189,6 +190,7 @@ def test_promo_pape_reads_each_training_row_as_of_its_own_time(monkeypatch):
     assert sum(seen) == int((causal < 5).sum()), "one epoch visits every row once"
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_ml100k_loo_v3_regression_pins(ml100k, tmp_path, monkeypatch):
     """Real, deterministic numbers (docs/protocols.md, docs/methods/popular.md; `python perf/loo_figures.py`): a
     silent change of the split or of `popular` shows here."""

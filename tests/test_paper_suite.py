@@ -48,6 +48,7 @@ def random_hr(env) -> float:
     return _run(env, "random")["metrics"]["test"]["all"]["hr@10"]
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 @pytest.mark.parametrize("name", NEW_ROWS)
 def test_new_rows_train_and_beat_random(env, random_hr, name):
     m = _run(env, name)["metrics"]["test"]
@@ -79,6 +80,7 @@ def test_causal_popularity_counts_training_positives_strictly_before_t():
     assert grid.shape == (20, 10) and grid[3, 4] == pop.counts(items[34:35], times[30:31])[0]
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_plate_reads_popularity_as_of_the_event(env):
     """Moving an event's time changes the gate's input: the score is a function of the popularity before t,
     not of a whole-log flag."""
@@ -92,6 +94,7 @@ def test_plate_reads_popularity_as_of_the_event(env):
     assert not torch.equal(method.score(batch), method.score(early))
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_ppr_leaves_the_shared_sasrec_untouched_and_prefix_free_encoding_is_unchanged(env):
     sasrec = env.context(0, "quick", False).fitted("sasrec", {})
     before = {k: v.clone() for k, v in sasrec.net.state_dict().items()}

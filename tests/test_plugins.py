@@ -90,6 +90,7 @@ def build(inter, params):
 '''
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_include_registers_validates_runs_and_reports(tmp_path, capsys, ml100k_args):
     assert main(["list", "--include", str(RIDGE)]) == 0
     out = capsys.readouterr().out
@@ -111,6 +112,7 @@ def test_include_registers_validates_runs_and_reports(tmp_path, capsys, ml100k_a
     assert "Methods from plugins: content-ridge (local" in tex and str(RIDGE.parent) not in tex  # no local path
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_validate_reports_nan_and_nondeterminism(tmp_path, capsys, ml100k_args):
     broken = tmp_path / "broken.py"
     broken.write_text(BROKEN)
@@ -143,6 +145,7 @@ def _cli(args: list[str], path: Path, **env: str) -> subprocess.CompletedProcess
                           text=True, timeout=600)
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_installed_template_lists_validates_and_runs(tmp_path, ml100k_args):
     pytest.importorskip("setuptools", reason="installing the template offline (--no-build-isolation) needs setuptools")
     target = tmp_path / "site"

@@ -234,6 +234,7 @@ def test_scored_pinnacle_and_l1_options_run(data):
     assert bad["status"] == "failed" and "not offered" in bad["error"]
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_quick_promo_on_ml100k_trains_and_beats_random(embedded_available):
     from benchmark.data.loader import load_dataset
     from benchmark.protocols import get_split

@@ -215,6 +215,7 @@ def _fitted(env, name: str):
     return m
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 @pytest.mark.parametrize("name", WARM_METHODS + ["bpr-mf", "deepmusic"])
 def test_only_declared_parameters_change_during_warm_up(env, name):
     m = warmup_loop.fork(_fitted(env, name))
@@ -257,11 +258,13 @@ def _trial(env, name: str, seed: int = 0):
     return record, vectors
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_random_reports_its_cold_value_at_every_stage(random_auc):
     values = {stage: m["auc"] for stage, m in random_auc.items()}
     assert len(set(values.values())) == 1 and abs(values["base"] - 0.5) < 0.03
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 @pytest.mark.parametrize("name", WARM_METHODS)
 def test_warm_up_methods_beat_random_at_every_stage(env, random_auc, name, tmp_path):
     record, vectors = _trial(env, name)
@@ -296,6 +299,7 @@ def loo_env(ml100k, tmp_path_factory):
     return protocol_env(ml100k, "loo", tmp_path_factory)
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 @pytest.mark.parametrize("name", WARM_METHODS)
 def test_warm_up_methods_run_on_loo(loo_env, name):
     split, ml100k = loo_env.split, loo_env.inter
@@ -318,6 +322,7 @@ def test_run_all_skips_warmup_on_a_dataset_too_small_for_it_but_a_named_protocol
         runner.plan(["random"], ["ml-100k"], ["warmup"], 1, "quick", {})
 
 
+@pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
 def test_the_same_seed_gives_the_same_numbers_on_a_multithreaded_cpu(env):
     """Two fresh environments (nothing cached) train and warm up bit-identically. ``x[idx]`` has a
     non-deterministic backward on a multi-threaded CPU; the CTR models gather with ``index_select``."""
