@@ -143,3 +143,34 @@ def test_dropoutnet_standardisation_is_the_references_prep_standardize():
     got = standardise(torch.from_numpy(x), torch.from_numpy(nz), clip=5.0, unbiased=False).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert got[0, 0] == 5.0 and not got[[3, 7]].any()
+
+
+def test_heater_user_tower_once_per_row_equals_the_repeated_batch():
+    """Heater v2 runs its user tower once per positive row instead of 1 + n_neg times: values, gradients and the
+    BatchNorm running statistics must be those of the repeated batch."""
+    import copy
+
+    from methods.heater import HeaterNet, tower_of_repeated_rows
+
+    torch.manual_seed(0)
+    repeated = HeaterNet(16, 8, [], 5, 32).user_tower.train()
+    once = copy.deepcopy(repeated)
+    x, weights = torch.randn(64, 16), torch.randn(64 * 6, 32)
+    rows = torch.cat([torch.arange(64), torch.arange(64).repeat_interleave(5)])
+    for _ in range(3):
+        out_a = repeated(x[rows])
+        out_b = tower_of_repeated_rows(once, x, 6)
+        out_b = torch.cat([out_b, out_b.repeat_interleave(5, dim=0)])
+        torch.testing.assert_close(out_a, out_b, rtol=1e-5, atol=1e-5)
+        (out_a * weights).sum().backward()
+        (out_b * weights).sum().backward()
+        scale = max(p.grad.abs().max() for p in repeated.parameters())
+        for p, q in zip(repeated.parameters(), once.parameters()):
+            assert (p.grad - q.grad).abs().max() <= 1e-5 * scale
+        for name in ("running_mean", "running_var"):
+            torch.testing.assert_close(getattr(repeated[1], name), getattr(once[1], name), rtol=1e-5, atol=1e-6)
+        with torch.no_grad():
+            for p, q in zip(repeated.parameters(), once.parameters()):
+                p -= 0.01 * p.grad
+                q -= 0.01 * q.grad
+                p.grad = q.grad = None
