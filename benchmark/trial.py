@@ -151,8 +151,9 @@ class TrialEnvironment:
         return self._fullrank[part]
 
     def context(self, seed: int, budget: str, audit: bool, owner: type[Method] | None = None) -> TrialContext:
+        """The services of one trial of ``owner`` (the harness always names it: its ``uses`` bound what
+        ``fitted`` may fetch); ``owner=None`` is for a caller that is no method (a test, a perf script)."""
         generator = torch.Generator().manual_seed(seed)
-        uses = owner.uses if owner is not None else ()
 
         def validate(m: Method) -> float:
             # over all events / all candidates / the validation items at the base stage
@@ -162,10 +163,10 @@ class TrialEnvironment:
         def fitted(name: str, overrides: dict[str, Any]) -> Method:
             from benchmark.registry import get_method
 
-            if name not in uses:
-                who = owner.name if owner is not None else "this method"
-                raise ValueError(f"method {who!r} asked ctx.fitted() for {name!r}, which its class attribute `uses` "
-                                 f"{tuple(uses)!r} does not name; list every backbone there (it joins the trial id)")
+            if owner is not None and name not in owner.uses:
+                raise ValueError(f"method {owner.name!r} asked ctx.fitted() for {name!r}, which its class attribute "
+                                 f"`uses` {tuple(owner.uses)!r} does not name; list every backbone there (it joins "
+                                 f"the trial id)")
             with self.clock.backbone(name) as note:
                 inst, info = self.fitted(get_method(name), overrides, seed, budget)
                 note["cache"] = str(info.get("cache", "trained")).split(":")[0]
