@@ -157,7 +157,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.data.card import get_card
     from benchmark.env import resolve_device
     from benchmark.protocols import parse_protocol_options
-    from benchmark.report.build import FORMATS, ReportOptions, build_reports
     from benchmark.runner import execute, plan, select_datasets, select_methods
     from benchmark.store import ResultStore
 
@@ -207,6 +206,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored"
           + (f", {summary.elsewhere} run by another process" if summary.elsewhere else ""), file=sys.stderr)
     if args.all:
+        # imported here: the report stack (scipy.stats, matplotlib) is 4 s of start-up a plain run never uses
+        from benchmark.report.build import FORMATS, ReportOptions, build_reports
+
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
         print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
     return 1 if summary.failed else 0
