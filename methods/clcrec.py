@@ -36,9 +36,38 @@ def contrastive(anchor: torch.Tensor, others: torch.Tensor, temperature: float) 
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 
+def clcrec_terms(net: CLCRecNet, content: torch.Tensor, users: torch.Tensor, items: torch.Tensor,
+                 generator: torch.Generator, temperature: float, num_sample: float,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CLCRec's item-content and user-item contrastive terms and the norm penalty, for ``items`` (B, 1 + n_neg)
+    with the positive first.
+
+    Row-wise work (the encoder, L2 normalisation, norms) is done on the catalogue and then gathered for the
+    B x (1 + n_neg) slots: the values of doing it per slot (version 2), with 33k fewer rows to normalise per step
+    (version 3). Gathers go through F.embedding, whose backward is much faster than indexing's on CPU."""
+    feat_all = net.encoder(content)  # as the reference: the catalogue encoded once per step
+    n_items = len(feat_all)
+    # term 1: the positive's ID embedding against the content embeddings of positive and negatives
+    l1 = contrastive(F.normalize(F.embedding(items[:, 0], net.item_emb), dim=-1),
+                     F.embedding(items, F.normalize(feat_all, dim=-1)), temperature)
+    # term 2: user against items, a random share of whose ID embeddings is replaced by content ones
+    flat = items.reshape(-1)
+    swap = torch.randint(0, len(flat), (int(len(flat) * num_sample),), generator=generator)
+    swapped = torch.zeros(len(flat), dtype=torch.bool, device=items.device)
+    swapped[swap.to(items.device)] = True
+    table = torch.cat([net.item_emb, feat_all])  # rows n_items.. are the content embeddings
+    mixed = F.embedding(flat + swapped.long() * n_items, table)
+    ue = F.embedding(users, net.user_emb)
+    l2 = contrastive(ue, mixed.view(*items.shape, -1), temperature)
+    id_norms = F.embedding(flat, net.item_emb.norm(dim=1, keepdim=True))[:, 0]
+    return l1, l2, (ue.norm(dim=1).mean() + id_norms.mean()) / 2
+
+
 class CLCRec(TableScorer, Method):
     name = "clcrec"
-    version = "2"  # 2: negatives without replacement from items the user has no training positive of
+    # 2: negatives without replacement from items the user has no training positive of; 3: row-wise work on the
+    # catalogue, then gathered (the same values; float rounding of the gradients' sums may differ)
+    version = "3"
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"dim": 64, "lr": 1e-3, "reg": 0.1, "n_neg": 128, "lambda": 0.5, "temperature": 2.0,
@@ -58,20 +87,7 @@ class CLCRec(TableScorer, Method):
             u, pos = train["user"][idx], train["item"][idx]
             neg = negatives.sample(u, o["n_neg"], gen)  # warm items the user has not liked, no repeats
             items = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + n_neg)
-            # encode the catalogue once, as the reference; F.embedding's backward is much faster than indexing's on CPU
-            feat = F.embedding(items, self.net.encoder(self.content))
-            ids = F.embedding(items, self.net.item_emb)
-            # term 1: the positive's ID embedding against the content embeddings of positive and negatives
-            l1 = contrastive(F.normalize(ids[:, 0], dim=-1), F.normalize(feat, dim=-1), o["temperature"])
-            # term 2: user against items, a random share of whose ID embeddings is replaced by content ones
-            flat_ids, flat_feat = ids.reshape(-1, ids.shape[-1]), feat.reshape(-1, feat.shape[-1])
-            swap = torch.randint(0, len(flat_ids), (int(len(flat_ids) * o["num_sample"]),), generator=gen)
-            swapped = torch.zeros(len(flat_ids), dtype=torch.bool, device=self.device)
-            swapped[swap.to(self.device)] = True
-            mixed = torch.where(swapped[:, None], flat_feat, flat_ids)
-            ue = F.embedding(u, self.net.user_emb)
-            l2 = contrastive(ue, mixed.view_as(ids), o["temperature"])
-            reg = (ue.norm(dim=1).mean() + flat_ids.norm(dim=1).mean()) / 2
+            l1, l2, reg = clcrec_terms(self.net, self.content, u, items, gen, o["temperature"], o["num_sample"])
             loss = lam * l1 + (1 - lam) * l2 + o["reg"] * reg
             return loss, {"item_content": l1.detach(), "user_item": l2.detach()}
 
