@@ -10,6 +10,7 @@ temporary file is not abandoned, and ``status`` or ``report`` must never break a
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 import zipfile
@@ -25,8 +26,11 @@ SCHEMA_VERSION = 1
 
 
 def _version_key(version: str) -> tuple:
-    """Numeric versions compare as numbers ("10" > "9"); anything else as text."""
-    return (0, int(version), "") if str(version).isdigit() else (1, 0, str(version))
+    """Versions compare run by run, digits as numbers: "10" > "9", and a method's version with its backbones'
+    (``registry.identity_version``: "2+dssm-sasrec:(1+sasrec:10)") compares its own version first, then each
+    backbone's in name order, so sasrec 10 is newer than sasrec 9 and "3" newer than "2+bpr-mf:2"."""
+    return tuple((0, int(run), "") if run.isdigit() else (1, 0, run)
+                 for run in re.findall(r"\d+|\D+", str(version)))
 
 
 def _protocol_key(rec: dict[str, Any]) -> tuple[str, str]:

@@ -175,3 +175,14 @@ def test_report_leaves_out_older_code_and_protocol_versions_and_notes_mixed_comm
     table = build_table(rows, EventCache(store), split="test", subset="all", metrics=["hr@10"], reference=None)
     assert any("different commits (c1, c2 (dirty))" in n for n in table.notes)
     assert any("uncommitted changes: popular" in n for n in table.notes)
+
+
+@pytest.mark.parametrize("older, newer", [("9", "10"), ("1+sasrec:9", "1+sasrec:10"),
+                                          ("2+dssm-sasrec:(1+sasrec:2)", "2+dssm-sasrec:(1+sasrec:10)"),
+                                          ("2+bpr-mf:2", "3"), ("2", "2+bpr-mf:2"), ("2+bpr-mf:9", "3+bpr-mf:2")])
+def test_a_method_version_with_its_backbones_orders_by_each_number(older, newer):
+    """Reports keep a method's newest version (store.current_records); with backbone versions in it
+    (registry.identity_version) a text comparison would call sasrec 10 older than sasrec 9."""
+    from benchmark.store import _version_key
+
+    assert _version_key(newer) > _version_key(older)
