@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="run trials in N worker processes on this machine, the cores split between them "
                           "(default 1: in this process); records are the same as a serial run's")
-    run.add_argument("--executor", choices=["local", "processes"], default=None,
+    run.add_argument("--executor", choices=["local", "processes"], default=None,  # benchmark/executors.py
                      help="where trials run: local (this process) or processes (--jobs workers); default: "
                           "processes when --jobs > 1")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")

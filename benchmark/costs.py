@@ -11,6 +11,7 @@ the first trial that needs it. Estimates steer nothing that can change a number.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,6 @@ def machine_key(env: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def this_machine(device: torch.device) -> tuple[Any, ...]:
-    import os
-
     return (cpu_model(), os.cpu_count(), device.type)
 
 

@@ -32,9 +32,6 @@ from benchmark.protocols import PROTOCOLS
 from benchmark.store import ResultStore
 from benchmark.trial import TrialEnvironment, run_trial
 
-EXECUTORS = ("local", "processes")
-
-
 @dataclass
 class Outcome:
     """What the parent needs to hear about one planned trial (small: it crosses a process boundary)."""
@@ -43,7 +40,6 @@ class Outcome:
     status: str  # ok | failed | elsewhere (stored by another process) | deferred (another process holds it)
     label: str
     message: str = ""
-    seconds: float = 0.0
 
 
 def trial_label(p: Any) -> str:
@@ -84,13 +80,12 @@ class TrialRunner:
             path = self.store.write(record, vectors)
             seconds = float(record["timing"]["total_s"])
             if record["status"] != "ok":
-                return Outcome(p.spec.trial_id, "failed", label, f"{record['error']} -> {path}", seconds)
+                return Outcome(p.spec.trial_id, "failed", label, f"{record['error']} -> {path}")
             metric = PROTOCOLS[p.spec.protocol].VALID_METRIC
             first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
             value = record["metrics"]["test"][first][metric]
             shown = "n/a (no events)" if value is None else f"{value:.4f}"
-            return Outcome(p.spec.trial_id, "ok", label, f"test {first} {metric} {shown} ({seconds:.1f}s) -> {path}",
-                           seconds)
+            return Outcome(p.spec.trial_id, "ok", label, f"test {first} {metric} {shown} ({seconds:.1f}s) -> {path}")
         finally:
             lock.release()
 

@@ -171,11 +171,11 @@ def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:
     return iter(tqdm(it, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr))
 
 
-def _chain(cls: type[Method]) -> list[str]:
+def backbone_chain(cls: type[Method]) -> list[str]:
     """The backbones ``cls`` builds on (``uses``), recursively."""
     out: list[str] = []
     for name in cls.uses:
-        out += _chain(get_method(name)) + [name]
+        out += backbone_chain(get_method(name)) + [name]
     return list(dict.fromkeys(out))
 
 
@@ -205,7 +205,7 @@ def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) ->
         rows = len(p.inter.user)
         audit = {"audit_leak": bool(s.options.get("audit_leak", False))}
         total = 0.0
-        for name in _chain(p.cls):
+        for name in backbone_chain(p.cls):
             bcls = get_method(name)
             options = {**bcls.resolved_defaults(s.budget), **{k: v for k, v in audit.items() if k in bcls.defaults}}
             if charge(bcls, options, p):
@@ -236,7 +236,7 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
                          else (lambda it, d: iter(it)))
     costs = CostModel.load((rec for _, rec in store.records(warn=False)), device)
     expected = expected_costs(todo, costs, runner.cache)
-    if jobs > 1:  # longest first, so no long trial starts last; backbones come first within equal costs
+    if jobs > 1:  # longest first, so no long trial starts last (a stable sort: plan order among equal costs)
         todo = sorted(todo, key=lambda p: -expected[p.spec.trial_id])
     total = sum(expected.values())
     if todo:

@@ -155,6 +155,7 @@ def main() -> None:
 
     sys.path.insert(0, str(TREE))
     from benchmark.registry import get_method
+    from benchmark.runner import backbone_chain
 
     trees = [("now", TREE)] + ([("before", args.compare.resolve())] if args.compare else [])
     cache = {label: tempfile.mkdtemp(prefix=f"promo-bench-perf-{label}-") for label, _ in trees}
@@ -165,17 +166,12 @@ def main() -> None:
     rows, raw = [], []
     for name in args.methods:
         cls = get_method(name)
-        chain: list[str] = []
-        todo = list(cls.uses)
-        while todo:  # backbones, deepest first
-            b = todo.pop()
-            chain.insert(0, b)
-            todo.extend(get_method(b).uses)
+        chain = backbone_chain(cls)  # deepest first
         for protocol in args.protocols:
             if protocol not in cls.protocols:
                 continue
             for label, tree in trees:
-                job = {"method": name, "protocol": protocol, "backbones": list(dict.fromkeys(chain)),
+                job = {"method": name, "protocol": protocol, "backbones": chain,
                        "epochs": args.epochs, "threads": args.threads, "device": args.device,
                        "data_dir": args.data_dir, "cache": cache[label]}
                 r = run_worker(tree, job)
