@@ -1,9 +1,9 @@
 """Layers shared by several methods, written for speed where torch's own are slow on a CPU.
 
-``Dropout``: torch's CPU dropout draws its mask with ``bernoulli_``, 2.5x slower than comparing a uniform draw
-(12.3 ms against 4.8 ms on a 3072 x 200 tensor; a fifth of a SASRec step, a third of GAR's). The mask has the
-same law (each unit kept with probability 1 - p, kept units scaled by 1 / (1 - p)), so the method computes the
-same thing; only the random stream differs. Measure: ``python perf/bench_methods.py --methods sasrec gar``.
+``Dropout``: torch's CPU dropout draws its mask with ``bernoulli_``, several times slower than comparing a uniform
+draw (11.9 ms against 3.5 ms forward on a 3072 x 200 tensor, ``python perf/bench_kernels.py``; a fifth of a SASRec
+step, a third of GAR's). The mask has the same law (each unit kept with probability 1 - p, kept units scaled by
+1 / (1 - p)), so the method computes the same thing; only the random stream differs. Whole epochs: ``python perf/bench_methods.py --methods sasrec gar``.
 """
 
 from __future__ import annotations
