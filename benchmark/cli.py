@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--methods", type=_csv_list, default=None, help="comma list of methods to include")
     rep.add_argument("--metrics", type=_csv_list, default=None, help="comma list, e.g. hr@10,ndcg@10,mrr")
     rep.add_argument("--subset", type=_csv_list, default=None, help="comma list of subsets: all, cold, warm (loo, cold; loo also tail, the whole-period flag) or base, warm-a, warm-b, warm-c (warmup stages); default: every subset of each protocol")
-    rep.add_argument("--test", default="t", help="t (default), wilcoxon or permutation")
+    rep.add_argument("--test", default="t", help="t (default), wilcoxon or permutation: over events, seeds averaged; "
+                     "seeds (paired t over seeds) or bootstrap (hierarchical, seeds and events): seed variance in the test")
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.add_argument("--plots", action="store_true", help="also write PDF and PNG figures")
     rep.add_argument("--out", default="reports")

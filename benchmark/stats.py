@@ -1,8 +1,21 @@
-"""Paired significance tests over evaluation events, Holm's correction, bootstrap intervals (scipy.stats).
+"""Paired significance tests, Holm's correction, bootstrap intervals, effect sizes and the minimum detectable
+effect (scipy.stats).
 
-The unit is the evaluation event: a method's per-event values are first averaged over its seeds,
-then two methods are compared on exactly the same events. Seeds measure variance (mean ± std),
-never the test's sample size.
+Two families of test, chosen per table (``report --test``):
+- event tests (``t``, ``wilcoxon``, ``permutation``): a method's per-event values are averaged over its seeds,
+  then two methods are compared on exactly the same events. Seed-to-seed variance never enters them: they ask
+  whether these trained models differ on these events, not whether the methods would differ on a retraining.
+- seed-aware tests, which answer the second question:
+  ``seeds``: a paired t-test over seeds on the per-seed differences of event means (seed s of one method against
+  seed s of the other; both rows need the same seeds). Its sample size is the number of seeds, so it needs 5 or
+  more to have any power (the minimum detectable effect says how much).
+  ``bootstrap``: a hierarchical bootstrap (seeds of each method resampled, then events, the same events for both),
+  whose standard error of the mean difference carries both sources of variance; the p-value is the Wald test's,
+  2 * Phi(-|diff| / SE). It works from 2 seeds but its seed variance is then a poor estimate. Seeds and events are
+  crossed (every seed is scored on every event), and resampling both independently counts the seed x event
+  interaction more than once (Owen 2007, "The pigeonhole bootstrap"), so its SE is too large, not too small, when
+  per-event noise dominates: up to about sqrt(3) times the true one when all variance is interaction. It errs towards
+  fewer marks, never towards false ones; tests/test_seed_statistics.py checks both directions on simulations.
 """
 
 from __future__ import annotations
@@ -11,8 +24,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+from scipy.integrate import quad
+from scipy.optimize import brentq
 
-TESTS = ("t", "wilcoxon", "permutation")
+EVENT_TESTS = ("t", "wilcoxon", "permutation")
+SEED_TESTS = ("seeds", "bootstrap")
+TESTS = EVENT_TESTS + SEED_TESTS
+POWER = 0.8  # of the minimum detectable effect
 N_RESAMPLES = 10_000
 BOOTSTRAP_RESAMPLES = 2_000
 SEED = 0
@@ -98,35 +116,164 @@ class Comparison:
     test: str
     p: float
     min_p: float
-    testable: bool  # False when the test cannot reach alpha with these events
+    testable: bool  # False when the test cannot reach alpha with these events (or seeds)
     identical: bool = False  # every per-event difference is a tie: nothing to test
     p_holm: float | None = None
     significant: bool = False
+    n_seeds: int = 0  # seeds in the test (seed-aware tests), or averaged before it (event tests)
+    se: float | None = None  # standard error of ``diff`` under the test's model
+    df: float | None = None  # its degrees of freedom (None: normal)
+    effect: float | None = None  # standardised mean difference d_z = diff / sd over the test's unit
+    reason: str = ""  # why a comparison is not testable, when it is not for lack of events
+    mde: float | None = None  # minimum detectable effect at alpha and power POWER, given ``se`` and ``df``
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def _as_seeds(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x[None, :] if x.ndim == 1 else x
+
+
+def hierarchical_bootstrap_se(a: np.ndarray, b: np.ndarray, seed: int = SEED,
+                              n_resamples: int = BOOTSTRAP_RESAMPLES) -> float:
+    """Standard deviation of the mean difference over resamples that draw each method's seeds with replacement and
+    then the events with replacement (the same events for both: the comparison stays paired on events).
+
+    A resample's mean is a weighted sum: seed counts w (multinomial over seeds) and event counts v (multinomial over
+    events) give w @ X @ v / (S * E), so no resampled array is ever built."""
+    rng = np.random.default_rng(seed)
+    n_events = a.shape[1]
+    stats_ = np.empty(n_resamples)
+    chunk = max(1, min(n_resamples, 2_000_000 // max(n_events, 1)))
+    for lo in range(0, n_resamples, chunk):
+        n = min(chunk, n_resamples - lo)
+        v = _counts(rng, n, n_events)
+        means = []
+        for x in (a, b):
+            w = _counts(rng, n, len(x))
+            means.append(np.sum((w @ x) * v, axis=1) / (len(x) * n_events))
+        stats_[lo:lo + n] = means[0] - means[1]
+    return float(stats_.std(ddof=1))
+
+
+def _counts(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """n resamples of k items with replacement, as counts per item (n x k)."""
+    draws = rng.integers(0, k, (n, k)) + (np.arange(n) * k)[:, None]
+    return np.bincount(draws.ravel(), minlength=n * k).reshape(n, k).astype(np.float64)
+
+
+def _t_p(diff_mean: float, se: float, df: float | None) -> float:
+    if se <= 0:
+        return 0.0 if diff_mean != 0 else 1.0
+    z = abs(diff_mean) / se
+    return float(2 * (stats.t.sf(z, df) if df is not None else stats.norm.sf(z)))
+
+
 def compare(a_name: str, b_name: str, metric: str, a: np.ndarray, b: np.ndarray, test: str = "t",
-            alpha: float = 0.05, higher_is_better: bool = True) -> Comparison:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"{a_name} and {b_name} have different numbers of events ({len(a)} vs {len(b)})")
+            alpha: float = 0.05, higher_is_better: bool = True, seeds_a: list[int] | None = None,
+            seeds_b: list[int] | None = None) -> Comparison:
+    """``a`` and ``b`` are per-event vectors (seed means) or per-seed arrays (seeds x events); the seed-aware tests
+    need the latter. ``seeds_a``/``seeds_b`` name the rows of each for the ``seeds`` test's pairing."""
+    out = _compare(a_name, b_name, metric, a, b, test, alpha, higher_is_better, seeds_a, seeds_b)
+    if out.se is not None and out.se > 0:
+        out.mde = minimum_detectable_effect(out.se, out.df, alpha)
+    return out
+
+
+def _compare(a_name: str, b_name: str, metric: str, a: np.ndarray, b: np.ndarray, test: str, alpha: float,
+             higher_is_better: bool, seeds_a: list[int] | None, seeds_b: list[int] | None) -> Comparison:
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    a_s, b_s = _as_seeds(a), _as_seeds(b)
+    if a_s.shape[1] != b_s.shape[1]:
+        raise ValueError(f"{a_name} and {b_name} have different numbers of events ({a_s.shape[1]} vs {b_s.shape[1]})")
+    a, b = a_s.mean(axis=0), b_s.mean(axis=0)
     diff = a - b
     diff[np.abs(diff) <= TIE_TOLERANCE] = 0.0  # rounding noise is a tie (TIE_TOLERANCE)
     b = a - diff
     sign = 1.0 if higher_is_better else -1.0
     n_nonzero = int(np.count_nonzero(diff))
-    mp = min_pvalue(test, n_nonzero)
     lo, hi = bootstrap_ci(diff)
     mb = float(b.mean())
-    return Comparison(
+    out = Comparison(
         a=a_name, b=b_name, metric=metric, n_events=len(a), mean_a=float(a.mean()), mean_b=mb,
         diff=float(diff.mean()), ci_low=lo, ci_high=hi,
         rel_improvement=float(100.0 * diff.mean() / mb) if mb != 0 else None,
         wins=int(np.sum(sign * diff > 0)), ties=int(np.sum(diff == 0)), losses=int(np.sum(sign * diff < 0)),
-        test=test, p=paired_pvalue(a, b, test), min_p=mp, testable=mp <= alpha and n_nonzero > 0,
-        identical=n_nonzero == 0)
+        test=test, p=1.0, min_p=1.0, testable=False, identical=n_nonzero == 0,
+        n_seeds=min(len(a_s), len(b_s)))
+    if test in EVENT_TESTS:
+        out.p, out.min_p = paired_pvalue(a, b, test), min_pvalue(test, n_nonzero)
+        out.testable = out.min_p <= alpha and n_nonzero > 0
+        if len(diff) > 1 and diff.std(ddof=1) > 0:
+            sd = float(diff.std(ddof=1))
+            out.se, out.df, out.effect = sd / np.sqrt(len(diff)), float(len(diff) - 1), out.diff / sd
+        return out
+    if test == "seeds":
+        if seeds_a is not None and seeds_b is not None and list(seeds_a) != list(seeds_b):
+            out.reason = (f"the seeds test pairs seed with seed, and the rows have different seeds "
+                          f"({_names(seeds_a)} against {_names(seeds_b)})")
+            return out
+        if len(a_s) != len(b_s) or len(a_s) < 2:
+            out.reason = f"the seeds test needs 2 or more seeds in both rows ({len(a_s)} and {len(b_s)})"
+            return out
+        d = a_s.mean(axis=1) - b_s.mean(axis=1)
+        d[np.abs(d) <= TIE_TOLERANCE] = 0.0
+        out.min_p, out.testable = 0.0, bool(np.any(d)) and not out.identical
+        sd = float(d.std(ddof=1))
+        out.df = float(len(d) - 1)
+        out.se = sd / np.sqrt(len(d))
+        out.effect = float(d.mean() / sd) if sd > 0 else None
+        out.p = _t_p(float(d.mean()), out.se, out.df) if out.testable else 1.0
+        return out
+    # bootstrap
+    if len(a_s) < 2 or len(b_s) < 2:
+        out.reason = f"the hierarchical bootstrap needs 2 or more seeds in both rows ({len(a_s)} and {len(b_s)})"
+        return out
+    out.min_p, out.testable = 0.0, not out.identical
+    out.se = hierarchical_bootstrap_se(a_s, b_s)
+    sd = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+    out.effect = out.diff / sd if sd > 0 else None
+    out.p = _t_p(out.diff, out.se, None) if out.testable else 1.0
+    return out
+
+
+def _names(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def minimum_detectable_effect(se: float, df: float | None, alpha: float = 0.05, power: float = POWER) -> float:
+    """The true mean difference a two-sided test at ``alpha`` detects with probability ``power``, given the standard
+    error of the estimate: the noncentral t (normal when ``df`` is None) solved for its noncentrality."""
+    if se <= 0 or not np.isfinite(se):
+        return 0.0
+    if df is None:
+        return float((stats.norm.isf(alpha / 2) + stats.norm.isf(1 - power)) * se)
+    crit = stats.t.isf(alpha / 2, df)
+
+    def shortfall(delta: float) -> float:
+        return _t_power(delta, df, crit) - power
+
+    hi = 1.0
+    while shortfall(hi) < 0:
+        hi *= 2
+    return float(brentq(shortfall, 0.0, hi, xtol=1e-6) * se)
+
+
+def _t_power(delta: float, df: float, crit: float) -> float:
+    """P(|T| > crit) for T noncentral t(df, delta). scipy's nct loses its tail (NaN) for few degrees of freedom and
+    a large critical value (2 seeds at alpha / m); then integrate over the chi-square of the denominator."""
+    p = float(stats.nct.sf(crit, df, delta) + stats.nct.cdf(-crit, df, delta))
+    if np.isfinite(p):
+        return p
+
+    def integrand(v: float) -> float:
+        scale = crit * np.sqrt(v / df)
+        return float((stats.norm.sf(scale - delta) + stats.norm.cdf(-scale - delta)) * stats.chi2.pdf(v, df))
+
+    return float(quad(integrand, 0.0, np.inf, limit=200)[0])
 
 
 def apply_holm(comparisons: list[Comparison], alpha: float = 0.05) -> None:

@@ -12,14 +12,17 @@ from benchmark.errors import BenchError
 from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey, completeness_notes, provenance_notes
 from benchmark.registry import OWN_DIST
 from benchmark.report.profiles import profile
-from benchmark.stats import Comparison, apply_holm, compare
+from benchmark.stats import (BOOTSTRAP_RESAMPLES, EVENT_TESTS, POWER, Comparison, apply_holm, compare,
+                             minimum_detectable_effect)
 
 LOWER_IS_BETTER: frozenset[str] = frozenset({"logloss"})
 METHOD_ORDER = ("random", "popular", "bpr-mf", "dssm", "content-knn", "deepmusic", "dropoutnet", "heater", "clcrec", "gar",
                 "aldi", "deepfm", "dcn", "metaemb", "mwuf", "cvar", "cdn", "plate", "cb2cf", "sasrec", "ppr", "dssm-sasrec",
                 "finetune")
 TEST_NAMES = {"t": "paired two-sided t-test", "wilcoxon": "two-sided Wilcoxon signed-rank test",
-              "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)"}
+              "permutation": "paired two-sided sign-flip permutation test (10,000 resamples, +1 correction)",
+              "seeds": "paired two-sided t-test over seeds",
+              "bootstrap": "two-sided Wald test with a hierarchical bootstrap standard error"}
 
 
 def metric_title(metric: str) -> str:
@@ -70,6 +73,8 @@ class Table:
     title: str = ""  # a suite's one-line description, opening the caption
     origins: dict[str, str] = field(default_factory=dict)  # plugin method -> distribution and version
     incomplete: list[str] = field(default_factory=list)  # rows with failed or missing seeds (also in notes)
+    # metric -> smallest true difference detectable with power POWER: at alpha, and at alpha / m (Holm's first step)
+    detectable: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def name(self, row: RowKey) -> str:
         """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
@@ -96,12 +101,16 @@ class Table:
                 f"Bold: best; underlined: second best (by the displayed rounding).")
         if self.reference is not None:
             n = sum(c.testable for c in self.comparisons)
-            text += (f" {TEST_NAMES[self.test].capitalize()} over {prof.unit} (per-{prof.unit[:-1]} values averaged "
-                     f"over seeds), "
-                     f"Holm-Bonferroni corrected across {n} comparisons, alpha = {self.alpha}. "
+            text += (f" {self._test_sentence(prof.unit)}, Holm-Bonferroni corrected across {n} comparisons, "
+                     f"alpha = {self.alpha}. "
                      f"$\\dagger$: {self.name(self.reference)} significantly better than every baseline; "
                      f"$\\ddagger$: baseline significantly better than {self.name(self.reference)}. "
                      f"Improv.: {self.name(self.reference)} against the best baseline.")
+            if self.detectable:
+                text += (f" Smallest difference these {prof.unit} and seeds detect with power {POWER:g} (median over "
+                         f"comparisons; at alpha, and at alpha/{n}): "
+                         + ", ".join(f"{metric_title(m)} {lo:.{self.digits}f}/{hi:.{self.digits}f}"
+                                     for m, (lo, hi) in self.detectable.items()) + ".")
         if self.extras:
             text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
         if self.origins:
@@ -115,6 +124,17 @@ class Table:
         if self.incomplete:  # in the caption too: a LaTeX table must not hide a failed or missing row
             text += " Incomplete rows: " + "; ".join(self.incomplete) + "."
         return text
+
+    def _test_sentence(self, unit: str) -> str:
+        """Which test decided the marks, and which variance it carries: the caption must say."""
+        if self.test in EVENT_TESTS:
+            return (f"{TEST_NAMES[self.test].capitalize()} over {unit} (per-{unit[:-1]} values averaged over seeds; "
+                    f"seed-to-seed variance is not in the test)")
+        if self.test == "seeds":
+            return (f"{TEST_NAMES['seeds'].capitalize()} (seed s of the reference against seed s of the baseline, on "
+                    f"their means over {unit})")
+        return (f"{TEST_NAMES['bootstrap'].capitalize()} (seeds of each method, then {unit}, resampled with "
+                f"replacement; {BOOTSTRAP_RESAMPLES:,} resamples)")
 
     def _groups(self) -> list[Column]:
         seen, out = set(), []
@@ -178,7 +198,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
 
     columns: list[Column] = []
     cells: dict[tuple[RowKey, int], Cell] = {}
-    per_event: dict[tuple[RowKey, int], np.ndarray] = {}
+    per_event: dict[tuple[RowKey, int], tuple[np.ndarray, list[int]]] = {}  # (seeds x events, the seeds)
     for g, sub in [(g, s) for g in groups for s in subsets]:
         in_group = {(k.method, k.variant, k.audit): rows[k] for k in keys if (k.dataset, k.split_hash) == g}
         events = None
@@ -200,7 +220,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 cells[(row_key(t), col)] = Cell(float(seed_means.mean()),
                                                 float(seed_means.std(ddof=1)) if len(seed_means) > 1 else None,
                                                 len(seed_means))
-                per_event[(row_key(t), col)] = vals.mean(axis=0)
+                per_event[(row_key(t), col)] = (vals, row.seeds)
 
     comparisons: list[Comparison] = []
     by_col: dict[int, list[Comparison]] = {}
@@ -210,14 +230,15 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 continue
             for b in baselines:
                 if (b, col) in per_event:
-                    cmp = compare(ref_row.label, b.label, c.metric, per_event[(ref_row, col)], per_event[(b, col)],
-                                  test, alpha, c.metric not in LOWER_IS_BETTER)
+                    (va, sa), (vb, sb) = per_event[(ref_row, col)], per_event[(b, col)]
+                    cmp = compare(ref_row.label, b.label, c.metric, va, vb, test, alpha,
+                                  c.metric not in LOWER_IS_BETTER, seeds_a=sa, seeds_b=sb)
                     comparisons.append(cmp)
                     by_col.setdefault(col, []).append(cmp)
         apply_holm(comparisons, alpha)
 
     notes = [f"{c.a} vs {c.b} on {c.metric}: identical on every one of the {c.n_events} events; not tested"
-             if c.identical else
+             if c.identical else f"{c.a} vs {c.b} on {c.metric}: {c.reason}; not marked" if c.reason else
              f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
              f"(smallest possible p = {c.min_p:.3g}); not marked" for c in comparisons if not c.testable]
     incomplete = completeness_notes([rows[k] for k in chosen])
@@ -248,7 +269,23 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes, dict(names or {}), title,
                  {k.method: rows[k].origin for k in keys  # built-ins' origin is "promo-bench <version>"
-                  if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST}, incomplete)
+                  if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST}, incomplete,
+                 detectable(comparisons, metrics, alpha))
+
+
+def detectable(comparisons: list[Comparison], metrics: list[str], alpha: float) -> dict[str, tuple[float, float]]:
+    """Per metric, the minimum detectable effect of the median comparison's standard error, at ``alpha`` and at
+    alpha / m, the level Holm's first step needs: a table whose differences lie below it could not have shown them."""
+    testable = [c for c in comparisons if c.testable and c.se is not None]
+    out = {}
+    for metric in metrics:
+        mine = [c for c in testable if c.metric == metric]
+        if not mine:
+            continue
+        se = float(np.median([c.se for c in mine]))
+        df = None if any(c.df is None for c in mine) else float(np.median([c.df for c in mine]))
+        out[metric] = (minimum_detectable_effect(se, df, alpha), minimum_detectable_effect(se, df, alpha / len(testable)))
+    return out
 
 
 def fmt(value: float, digits: int) -> str:
