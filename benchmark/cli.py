@@ -66,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-scores", action="store_true",
                      help="also store every test candidate's score (for the score-distribution plot; on with --all)")
     run.add_argument("--report-dir", default="reports", help="where run --all writes its report")
+    run.add_argument("--tuned", action="store_true",
+                     help="each method with its best validation configuration from `promo-bench tune` (studies in "
+                          "RESULTS/tuning/studies.db); rows are marked tuned")
+
+    tune = sub.add_parser("tune", help="validation-only search (Optuna TPE, median pruning), the same budget per method")
+    tune.add_argument("--method", nargs="+", metavar="M", required=True)
+    tune.add_argument("--dataset", default="ml-100k", metavar="D")
+    tune.add_argument("--protocol", default="loo", metavar="P")
+    tune.add_argument("--trials", type=int, default=20, metavar="N",
+                      help="finished trials per method (a resumed study counts its own; default 20)")
+    tune.add_argument("--timeout", type=float, default=None, metavar="S", help="wall-clock cap per method, seconds")
+    tune.add_argument("--budget", default="paper", choices=["quick", "paper"])
+    tune.add_argument("--device", default="auto")
+    tune.add_argument("--results", default="results", help="its studies go to RESULTS/tuning/studies.db")
+    tune.add_argument("--data-dir", default=None)
+    tune.add_argument("--protocol-set", action="append", default=[], metavar="PROTOCOL.KEY=VALUE")
+    tune.add_argument("--show", action="store_true", help="print each method's search space and stop")
 
     data = sub.add_parser("data", help="list, fetch, verify or describe datasets")
     data.add_argument("action", choices=["list", "fetch", "verify", "info"])
@@ -178,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.method or args.all or args.protocol:
             raise BenchError("--suite fixes the methods and protocols; drop --method, --all and --protocol")
         suite = get_suite(args.suite)
-        args.method, args.protocol = list(suite.methods), list(suite.protocols)
+        args.method, args.protocol = list(suite.all_methods), list(suite.protocols)
         args.seeds = suite.seeds if args.seeds is None else args.seeds
         args.budget = args.budget or suite.budget
     args.seeds = 3 if args.seeds is None else args.seeds
@@ -190,8 +207,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"--with-statistics applies to kuairand-pure only; this run has {', '.join(datasets)}")
     protocol_sets = list(args.protocol_set) + ([f"cold.cold_by={args.cold_by}"] if args.cold_by else [])
     protocol_options = parse_protocol_options(parse_set_options(protocol_sets, "--protocol-set", "PROTOCOL"))
+    if args.suite:  # the suite's regime; a --protocol-set may add parameters but not contradict it
+        for protocol, fixed in suite.protocol_options.items():
+            for key, value in fixed.items():
+                given = protocol_options.setdefault(protocol, {}).setdefault(key, value)
+                if given != value:
+                    raise BenchError(f"--protocol-set {protocol}.{key}={given}: suite {suite.name!r} runs "
+                                     f"{protocol}.{key}={value} (its regime); drop it or choose another suite")
     planned = plan(methods, datasets, args.protocol, args.seeds, args.budget, parse_set_options(args.set),
-                   args.data_dir, protocol_options, data_options)
+                   args.data_dir, protocol_options, data_options, tuned=Path(args.results) if args.tuned else None)
     if not planned and args.protocol:
         raise BenchError(f"nothing to run: none of {', '.join(methods)} supports protocol(s) {', '.join(args.protocol)} "
                          f"(see `promo-bench list --verbose`)")
@@ -213,6 +237,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
         print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.data.loader import load_dataset
+    from benchmark.env import resolve_device
+    from benchmark.fitted import FittedCache
+    from benchmark.files import cache_root
+    from benchmark.protocols import get_split, parse_protocol_options
+    from benchmark.registry import get_method
+    from benchmark.space import describe
+    from benchmark.tuning import tune_method
+
+    classes = [get_method(m) for m in args.method]
+    if args.show:
+        for cls in classes:
+            print(f"{cls.name}: {describe(cls.search_space) or 'no search_space'}")
+        return 0
+    if args.trials < 1:
+        raise BenchError(f"--trials {args.trials}: expected 1 or more")
+    for cls in classes:
+        if args.protocol not in cls.protocols:
+            raise BenchError(f"--method {cls.name}: does not run under protocol {args.protocol!r}")
+    inter = load_dataset(args.dataset, args.data_dir)
+    options = parse_protocol_options(parse_set_options(args.protocol_set, "--protocol-set", "PROTOCOL"))
+    split, _ = get_split(inter, args.protocol, options.get(args.protocol))
+    device = resolve_device(args.device)
+    cache = FittedCache(cache_root() / "fitted")  # backbones at their defaults, shared with run
+    rows = []
+    for cls in classes:
+        print(f"tuning {cls.name} on {args.dataset}/{args.protocol}: {args.trials} trials, validation "
+              f"{_valid_metric(args.protocol)} only", file=sys.stderr)
+        r = tune_method(cls, split, inter, device, args.budget, args.trials, Path(args.results), args.timeout, cache)
+        rows.append([r.method, r.n_complete, r.n_pruned, r.n_failed,
+                     "-" if r.best_value is None else f"{r.best_value:.4f}", f"{r.seconds:.0f}",
+                     ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.best_params.items())])
+    print(tabulate(rows, headers=["method", "complete", "pruned", "failed", "best valid", "seconds", "best options"]))
+    print(f"studies in {Path(args.results) / 'tuning' / 'studies.db'}; `promo-bench run --tuned ...` runs them",
+          file=sys.stderr)
+    return 0
+
+
+def _valid_metric(protocol: str) -> str:
+    from benchmark.protocols import PROTOCOLS
+
+    return PROTOCOLS[protocol].VALID_METRIC
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -319,7 +390,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"list": cmd_list, "data": cmd_data, "run": cmd_run, "validate": cmd_validate, "status": cmd_status,
-            "report": cmd_report}
+            "report": cmd_report, "tune": cmd_tune}
 
 
 def main(argv: list[str] | None = None) -> int:

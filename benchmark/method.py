@@ -119,6 +119,8 @@ class Method(abc.ABC):
     protocols: ClassVar[frozenset[str]] = frozenset({"loo"})
     defaults: ClassVar[dict[str, Any]] = {}
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # what ``promo-bench tune`` may vary (benchmark/space.py): option -> Float | Int | Choice; empty = not tunable
+    search_space: ClassVar[dict[str, Any]] = {}
     # ranges of numeric options beyond the name rules of benchmark/ranges.py ({"alpha": Range(0, 1)}): checked
     # when a run is planned
     option_ranges: ClassVar[dict[str, Any]] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import plugins
+from benchmark.space import check_space
 from benchmark.errors import BenchError
 from benchmark.method import CAPABILITIES, Method
 from benchmark.plugins import Entry
@@ -42,6 +43,7 @@ def check_method_class(obj: Any, name: str) -> type[Method]:
     stray = {k for budget in obj.budgets.values() for k in budget} - set(obj.defaults)
     if stray:
         raise TypeError(f"budgets set options {sorted(stray)} that are not in defaults")
+    check_space(name, obj.search_space, obj.defaults)
     return obj
 
 

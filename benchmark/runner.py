@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -120,7 +121,9 @@ def provided(inter: Interactions, protocol: str = "loo") -> frozenset[str]:
 def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, seeds: int, budget: str,
          set_options: dict[str, dict[str, str]], data_dir: str | None = None,
          protocol_options: dict[str, dict[str, Any]] | None = None,
-         data_options: dict[str, Any] | None = None) -> list[Planned]:
+         data_options: dict[str, Any] | None = None, tuned: Path | None = None) -> list[Planned]:
+    """Every (dataset, protocol, method, seed) trial to run; with ``tuned`` (a results folder holding studies) each
+    method takes its best validation configuration from ``promo-bench tune``."""
     if budget not in BUDGETS:
         raise BenchError(f"--budget {budget!r}: expected one of {', '.join(BUDGETS)}")
     if seeds < 1:
@@ -155,16 +158,37 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                                      f"{dataset!r} does not provide under protocol {protocol!r}")
                 options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
                                                    set_options.get(name, {}), cls.option_ranges)
+                variant, tuning = variant_label(changed), {}
+                if tuned is not None:
+                    options, changed, variant, tuning = _tuned(cls, options, changed, tuned, inter, protocol, split,
+                                                               budget)
                 origin = registry()[name].origin
                 for seed in range(seeds):
                     spec = TrialSpec(method=name, method_version=identity_version(cls), origin=origin, options=options,
-                                     variant=variant_label(changed), budget=budget, dataset=inter.label_name,
+                                     variant=variant, budget=budget, dataset=inter.label_name,
                                      protocol=protocol, split_hash=split.hash, seed=seed, changed=changed,
-                                     features=inter.features_hash())
+                                     features=inter.features_hash(), tuning=tuning)
                     out.append(Planned(spec, cls, split, inter,
                                        (dataset, data_dir, _options_for(dataset, data_options), protocol,
                                         (protocol_options or {}).get(protocol))))
     return out
+
+
+def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], results: Path, inter: Any,
+           protocol: str, split: Any, budget: str) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
+    from benchmark.identity import harness_hash
+    from benchmark.tuning import best_options, study_name, tuned_variant
+
+    name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, protocol, split.hash, budget)
+    found = best_options(results, name) if cls.search_space else None
+    if found is None:
+        raise BenchError(f"--tuned: no finished study of {cls.name} on {inter.label_name}/{protocol} ({budget} "
+                         f"budget, this code and split) in {results}; run `promo-bench tune --method {cls.name} "
+                         f"--dataset {inter.dataset} --protocol {protocol}` first")
+    params, info = found
+    options = {**options, **params}
+    changed = {**changed, **{k: v for k, v in params.items() if cls.defaults.get(k) != v}}
+    return options, changed, tuned_variant(params), {**info, "params": params}
 
 
 def _epoch_bar(it: Iterable[Any], desc: str) -> Iterator[Any]:

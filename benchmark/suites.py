@@ -31,23 +31,44 @@ class Suite:
     metrics: tuple[str, ...] = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
     subsets: tuple[str, ...] = ("all", "cold")  # one table each
     notes: tuple[str, ...] = ()  # what a reader must know about the rows, printed with every table of the suite
+    # reference points shown below a rule, never ranked or tested (a paper table that omits popular hides whether
+    # its rows beat it)
+    below_rule: tuple[str, ...] = ()
+    # the regime: protocol parameters (--protocol-set) the suite's trials run under and its tables select
+    protocol_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def all_methods(self) -> tuple[str, ...]:
+        return self.methods + tuple(m for m in self.below_rule if m not in self.methods)
 
     def label(self, method: str) -> str:
         return self.labels.get(method, method)
 
 
 # PROMO (RecSys 2024), Table 2: its 12 baselines in the paper's order (promo-spec section 8), then PROMO itself.
+_TABLE2 = ("dssm-sasrec", "finetune", "cdn", "dcn", "deepfm", "sasrec", "dssm", "dropoutnet", "cb2cf", "metaemb",
+           "ppr", "plate", "promo")
+_LABELS = {"dssm-sasrec": "Pre-train", "finetune": "Fine-tune", "cdn": "CDN", "dcn": "DCN", "deepfm": "DeepFM",
+           "sasrec": "SASRec", "dssm": "DSSM", "dropoutnet": "DropoutNet", "cb2cf": "CB2CF", "metaemb": "MetaEmb",
+           "ppr": "PPR", "plate": "PLATE", "promo": "PROMO", "random": "Random", "popular": "Popular"}
+_NOTES = ("MetaEmb replaces the embedding of items with no training row only; on loo nearly every candidate has one, "
+          "so its row is its DeepFM backbone's up to those few items (docs/methods/metaemb.md)",
+          "DropoutNet regresses its BPR-MF backbone's scores, which sample their own negatives in either regime",)
+
+# Two regimes of one line-up (issue 19): the training signal is the same for every row within each.
 PAPER = Suite(
     name="paper",
-    title="PROMO's Table 2 line-up (Jiang et al., RecSys 2024) on leave-one-out with 100 sampled negatives",
-    methods=("dssm-sasrec", "finetune", "cdn", "dcn", "deepfm", "sasrec", "dssm", "dropoutnet", "cb2cf", "metaemb",
-             "ppr", "plate", "promo"),
-    reference="promo",
-    labels={"dssm-sasrec": "Pre-train", "finetune": "Fine-tune", "cdn": "CDN", "dcn": "DCN", "deepfm": "DeepFM",
-            "sasrec": "SASRec", "dssm": "DSSM", "dropoutnet": "DropoutNet", "cb2cf": "CB2CF", "metaemb": "MetaEmb",
-            "ppr": "PPR", "plate": "PLATE", "promo": "PROMO"},
-    notes=("MetaEmb replaces the embedding of items with no training row only; on loo nearly every candidate has one, "
-           "so its row is its DeepFM backbone's up to those few items (docs/methods/metaemb.md)",),
+    title="PROMO's Table 2 line-up (Jiang et al., RecSys 2024) on leave-one-out with 100 sampled negatives, "
+          "trained as released: explicit labels only, for every method",
+    methods=_TABLE2, reference="promo", labels=_LABELS, notes=_NOTES, below_rule=("random", "popular"),
+    protocol_options={"loo": {"train_negatives": 0}},
+)
+PAPER_SAMPLED = Suite(
+    name="paper-sampled",
+    title="PROMO's Table 2 line-up on leave-one-out with 100 sampled negatives, trained with one sampled unrated "
+          "item per positive as well, for every method",
+    methods=_TABLE2, reference="promo", labels=_LABELS, notes=_NOTES, below_rule=("random", "popular"),
+    protocol_options={"loo": {"train_negatives": 1}},
 )
 
 
@@ -64,6 +85,9 @@ def check_suite(obj: Any, name: str) -> Suite:
         raise TypeError(f"reference {obj.reference!r} is not one of the suite's methods")
     if len(set(obj.methods)) != len(obj.methods):
         raise TypeError("a suite lists each method once")
+    unknown = set(obj.protocol_options) - set(obj.protocols)
+    if unknown:
+        raise TypeError(f"protocol_options for {', '.join(sorted(unknown))}, which the suite does not run")
     return obj
 
 

@@ -21,6 +21,7 @@ import torch
 
 from benchmark import fullrank
 from benchmark import metrics as M
+from benchmark.capacity import capacity
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
@@ -52,6 +53,8 @@ class TrialSpec:
     seed: int
     changed: dict[str, Any] = field(default_factory=dict)
     features: str = ""  # the dataset's content-feature hash (Interactions.features_hash)
+    tuning: dict[str, Any] = field(default_factory=dict)  # the study a tuned configuration came from (provenance;
+    # the options it chose are in the identity)
 
     def identity(self) -> dict[str, Any]:
         # a built-in method's version is its identity; a plugin adds its distribution and version, an included
@@ -228,7 +231,8 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         "trial_id": spec.trial_id, "status": "running", "seed": spec.seed, "started": started, "audit": audit,
         "identity": spec.identity(),
         "method": {"name": spec.method, "version": spec.method_version, "origin": spec.origin,
-                   "options": spec.options, "changed": spec.changed, "variant": spec.variant, "budget": spec.budget},
+                   "options": spec.options, "changed": spec.changed, "variant": spec.variant, "budget": spec.budget,
+                   **({"tuning": spec.tuning} if spec.tuning else {})},
         "dataset": {"name": spec.dataset, "source": inter.source, "interactions_sha256": inter.canonical_hash(),
                     "features_sha256": inter.features_hash(), "variant": inter.variant,
                     "verification": inter.provenance.get("verification", {"status": "not checked"}),
@@ -259,7 +263,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
             with env.clock.measure(f"{part}_eval_s"):
                 summary[part] = env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors)
         t_end = time.perf_counter()
-        record.update(status="ok", fit=fit_info, metrics=summary,
+        record.update(status="ok", fit=fit_info, metrics=summary, capacity=capacity(method, spec.options, fit_info),
                       timing=_timing(env.clock, t0, t_fit, t_end, own_cache))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failed trial is recorded, the run goes on
         # SystemExit too: a sys.exit() inside a method ends that trial, not the run (Ctrl-C still stops the run)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Float
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import layer_sizes, mlp
@@ -65,12 +66,14 @@ class CDNNet(nn.Module):
 
 class CDN(Method):
     name = "cdn"
-    version = "1"
+    version = "2"  # 2: sampled_negatives=auto is 0 on loo (methods/deepfm.py negatives_per_positive)
     requires = frozenset({"history", "item_features", "user_features"})
     protocols = frozenset({"loo"})  # the gate needs event times (loo's causal windows)
     defaults = {"dim": 16, "layers": "64", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 1024,
                 "epochs": 30, "patience": 5, "gamma": 1.0, "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 4, "patience": 2}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "weight_decay": Float(1e-7, 1e-4, log=True),
+                    "dropout": Float(0.0, 0.5), "gamma": Float(0.25, 4.0, log=True)}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

@@ -10,6 +10,7 @@ Method card (paper, defaults, what we changed and why): docs/methods/dcn.md.
 
 from __future__ import annotations
 
+from benchmark.space import Int
 from methods.coldstart import layer_sizes
 from methods.ctr import DCNNet
 from methods.deepfm import DeepFM
@@ -17,13 +18,14 @@ from methods.deepfm import DeepFM
 
 class DCN(DeepFM):
     name = "dcn"
-    version = "1"
+    version = "2"  # 2: sampled_negatives=auto is 0 on loo (methods/deepfm.py negatives_per_positive)
     cacheable = False
     # not on cold: a trial there took 375 s on 2 CPU cores (full-ranking validation for up to 15 idle epochs)
     # against 55 s on loo and 7 s on warmup, and deepfm already is the CTR row of the cold table (card)
     protocols = frozenset({"loo", "warmup"})
     # patience 15, not deepfm's 5: DCN's validation HR@10 spikes at epoch 1 and needs ~10 epochs to pass it (card)
     defaults = {**DeepFM.defaults, "cross_layers": 3, "patience": 15}
+    search_space = {**DeepFM.search_space, "cross_layers": Int(1, 4)}
 
     def _build(self, data) -> None:
         o = self.options

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import layer_sizes
@@ -23,10 +24,13 @@ from methods.ctr import DeepFMNet, score_pairs
 
 
 def negatives_per_positive(option: Any, data: TrainData, protocol: str) -> int:
-    """``auto``: none on ``warmup`` (its rows are the labelled ones evaluated), one sampled item per positive
-    elsewhere, where evaluation ranks items the user never rated."""
+    """``auto``: one sampled item per positive where the training rows are all positives (implicit protocols such
+    as ``cold``), none where they carry labels (``loo``, ``warmup``). On ``loo`` every method then trains on the
+    same rows: the explicit labels, plus the split's own sampled negatives under ``loo.train_negatives = N``
+    (the sampled regime). Before version 2 (of deepfm, dcn, cdn and plate) these methods alone drew one extra
+    item per positive there, a signal no sequence method had (issue 19)."""
     if option == "auto":
-        return 0 if protocol == "warmup" else 1
+        return 1 if data.meta.get("implicit") else 0
     try:
         n = int(option)
     except (TypeError, ValueError):
@@ -59,7 +63,7 @@ def labelled_batch(data: TrainData, idx: torch.Tensor, n_neg: int,
 
 class DeepFM(NetState, Method):
     name = "deepfm"
-    version = "1"
+    version = "2"  # 2: sampled_negatives=auto is 0 on loo (the same rows as every method)
     requires = frozenset({"item_features", "user_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     cacheable = True
@@ -67,6 +71,8 @@ class DeepFM(NetState, Method):
     defaults = {"dim": 16, "layers": "16,16", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048,
                 "epochs": 100, "patience": 5, "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 5, "patience": 3}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "weight_decay": Float(1e-7, 1e-4, log=True),
+                    "dropout": Float(0.0, 0.5), "dim": Choice((16, 32, 64))}
 
     def _build(self, data: TrainData) -> None:
         o = self.options

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from benchmark.space import Float
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import TableScorer, attach_backbone, layer_sizes, mlp, standardise
@@ -38,6 +39,7 @@ class DropoutNet(TableScorer, Method):
                 "user_batch": 1000, "data_batch": 1024, "max_data_per_step": 2_500_000, "lr_decay": 0.1,
                 "decay_every": 50, "epochs": 10, "patience": 10, "standardise_content": False}
     budgets = {"quick": {"epochs": 2, "max_data_per_step": 100_000}}
+    search_space = {"lr": Float(1e-3, 1e-1, log=True), "dropout": Float(0.2, 0.8)}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, TrainData
 from methods.item_offset import ItemOffsetWarmUp
 from benchmark.training import train_epochs
@@ -50,6 +51,8 @@ class DSSM(ItemOffsetWarmUp, Method):
     requires = frozenset({"item_features", "user_features"})
     defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 20}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "l2_emb": Float(1e-4, 1e-1, log=True),
+                    "dim": Choice((16, 32, 64))}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 from methods.dssm import DSSMNet
@@ -28,6 +29,8 @@ class DSSMSASRec(NetState, Method):
     defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5,
                 "audit_leak": False}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "l2_emb": Float(1e-4, 1e-1, log=True),
+                    "dim": Choice((16, 32, 64))}
 
     def _build(self, data: TrainData) -> None:
         self.sasrec: SASRec = self.ctx.fitted("sasrec", {"audit_leak": self.options["audit_leak"]})  # type: ignore
@@ -79,6 +82,7 @@ class FineTune(DSSMSASRec):
     cacheable = False
     defaults = {"lr": 1e-4, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 3, "audit_leak": False}
     budgets = {"quick": {"epochs": 1, "patience": 1}}
+    search_space = {"lr": Float(1e-5, 1e-3, log=True), "l2_emb": Float(1e-4, 1e-1, log=True)}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

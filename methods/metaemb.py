@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Float
 from benchmark.method import TrainData
 from benchmark.training import train_epochs
 from methods.deepfm_warm import DeepFMWarmBase
@@ -50,6 +51,7 @@ class MetaEmb(DeepFMWarmBase):
     defaults = {"alpha": 0.1, "cold_lr": 1e-3, "lr": 1e-3, "weight_decay": 1e-6, "minibatch": 20,
                 "items_per_batch": 25, "hidden": 16, "epochs": 50, "patience": 5, "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 3, "patience": 3}}
+    search_space = {"alpha": Float(0.01, 0.5, log=True), "cold_lr": Float(1e-4, 1e-2, log=True)}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

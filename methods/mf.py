@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 from methods.item_offset import ItemOffsetWarmUp
@@ -39,6 +40,8 @@ class BPRMF(ItemOffsetWarmUp, NetState, Method):
     defaults = {"dim": 64, "lr": 1e-3, "reg": 1e-5, "batch_size": 1024, "epochs": 200, "patience": 10,
                 "cold_fallback": "mean"}
     budgets = {"quick": {"epochs": 5, "patience": 5}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "reg": Float(1e-7, 1e-3, log=True),
+                    "dim": Choice((32, 64, 128))}
     option_ranges = {"cold_fallback": FALLBACKS}
 
     def _build(self, data: TrainData) -> None:

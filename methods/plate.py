@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Float
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.coldstart import layer_sizes, mlp
@@ -67,7 +68,7 @@ class PlateNet(DeepFMNet):
 
 class Plate(Method):
     name = "plate"
-    version = "1"
+    version = "2"  # 2: sampled_negatives=auto is 0 on loo (methods/deepfm.py negatives_per_positive)
     requires = frozenset({"item_features", "user_features"})
     protocols = frozenset({"loo"})  # the domain needs event times
     defaults = {"dim": 16, "layers": "32,32", "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048,
@@ -75,6 +76,8 @@ class Plate(Method):
                 "prompt_layers": "32,32", "n_meta": 10, "temperature": 0.01, "tau": "split",
                 "sampled_negatives": "auto", "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 4, "patience": 2, "prompt_epochs": 2, "prompt_patience": 1}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "prompt_lr": Float(1e-4, 1e-2, log=True),
+                    "temperature": Float(1e-3, 1e-1, log=True)}
 
     def _tau(self, data: TrainData) -> int:
         tau = self.options["tau"]

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Float, Int
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.sasrec import SASRec
@@ -50,6 +51,8 @@ class PPR(Method):
     defaults = {"prompt_len": 1, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5,
                 "tune_backbone": False, "audit_leak": False}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "l2_emb": Float(1e-4, 1e-1, log=True),
+                    "prompt_len": Int(1, 4)}
 
     def fit(self, data: TrainData) -> dict[str, Any]:
         o = self.options

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, TrainData
 from benchmark.training import train_epochs
 from methods.dssm_sasrec import DSSMSASRec
@@ -151,6 +152,8 @@ class Promo(Method):
                 "batch_size": 128, "epochs": 20, "patience": 5, "pinnacle": "recent", "pfpe": "released",
                 "audit_leak": False}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "lambda1": Float(1e-3, 1.0, log=True),
+                    "lambda2": Float(1e-3, 1.0, log=True), "hidden": Choice((16, 32, 64))}
     option_ranges = {"activation": ("identity", "relu"), "pinnacle": ("recent", "scored"), "pfpe": ("released", "l1")}
 
     def _check(self) -> None:

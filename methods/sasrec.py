@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.space import Choice, Float
 from benchmark.method import Method, NetState, TrainData
 from benchmark.training import train_epochs
 from methods.layers import Dropout
@@ -97,6 +98,8 @@ class SASRec(NetState, Method):
     defaults = {"dim": 16, "max_len": 50, "blocks": 2, "heads": 4, "dropout": 0.1, "lr": 1e-3, "batch_size": 128,
                 "l2_emb": 0.01, "epochs": 30, "patience": 5, "attn_dropout": 0.0, "audit_leak": False}
     budgets = {"quick": {"epochs": 1, "patience": 1}}
+    search_space = {"lr": Float(1e-4, 1e-2, log=True), "l2_emb": Float(1e-4, 1e-1, log=True),
+                    "dropout": Float(0.0, 0.5), "dim": Choice((16, 32, 64))}
 
     def _build(self, data: TrainData) -> None:
         o = self.options

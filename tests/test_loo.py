@@ -186,7 +186,7 @@ def test_split_hash_is_stable_and_changes_with_every_parameter():
     assert h0 == loo.split_hash(synthetic().canonical_hash(), dict(PARAMS))
     assert loo.build(inter, PARAMS).hash == h0
     changes = {"tau": 6, "n_negatives": 9, "candidates": "all", "history_len": 7, "feedback_len": 4,
-               "test_context_valid": False, "min_prior_positives": 3, "split_seed": 1}
+               "test_context_valid": False, "min_prior_positives": 3, "train_negatives": 1, "split_seed": 1}
     assert set(changes) == set(loo.DEFAULTS)
     hashes = {loo.split_hash(inter.canonical_hash(), dict(PARAMS, **{k: v})) for k, v in changes.items()}
     assert h0 not in hashes and len(hashes) == len(changes)
@@ -245,3 +245,55 @@ def test_bad_protocol_parameters_are_named():
         loo.resolve_params({"tau": "3"})
     with pytest.raises(BenchError, match="candidates must be"):
         loo.resolve_params({"candidates": "some"})
+
+
+def test_sampled_training_negatives_are_causal_unrated_and_carry_their_own_windows(built):
+    """``train_negatives``: the rows every method trains on when the regime samples (issue 19): for each training
+    positive, items that existed before its time and that its user never rated in the training period, with the
+    positive's history and the sampled item's own causal windows; no real row, window or count moves."""
+    inter, plain = built
+    split = loo.build(inter, dict(PARAMS, train_negatives=2))
+    tr, tr0 = split.part("train"), plain.part("train")
+    real, fake = ~tr["sampled"], tr["sampled"]
+    for key in tr0:  # the real rows, and every window of them, are exactly the plain split's
+        assert np.array_equal(tr[key][real], tr0[key]), key
+    for part in ("valid", "test", "item"):
+        for key, value in plain.part(part).items():
+            assert np.array_equal(split.part(part)[key], value), (part, key)
+    assert np.all(tr["label"][fake] == 0) and np.all(np.diff(tr["place"]) >= 0)
+    n_pos = int((tr0["label"] == 1).sum())
+    assert split.meta["n_train_sampled_negatives"] == fake.sum() and 1.5 * n_pos <= fake.sum() <= 2 * n_pos
+    u, i, t, _ = _total_order(inter)
+    first = {}
+    for uu, ii, tt in zip(tr0["user"], tr0["item"], tr0["time"]):
+        first[ii] = min(first.get(ii, tt), tt)
+    rated = set(zip(tr0["user"].tolist(), tr0["item"].tolist()))
+    by_place = {int(p): r for r, p in enumerate(tr0["place"]) if tr0["label"][r] == 1}
+    posm = tr0["label"] == 1
+    negm = tr0["label"] == 0
+    k = PARAMS["feedback_len"]
+    for r in np.flatnonzero(fake):
+        user, item, time = int(tr["user"][r]), int(tr["item"][r]), tr["time"][r]
+        src = by_place[int(tr["place"][r])]  # the positive it was drawn for
+        assert tr0["user"][src] == user and tr0["time"][src] == time
+        assert first[item] < time, "a sampled item that did not exist yet"
+        assert (user, item) not in rated, "a sampled item the user rated"
+        assert np.array_equal(tr["hist"][r], tr0["hist"][src]) and np.array_equal(tr["hist_mask"][r], tr0["hist_mask"][src])
+        assert tr["fb_pos"][r][tr["fb_pos_mask"][r]].tolist() == _naive_window(
+            tr0["item"][posm], tr0["user"][posm], tr0["time"][posm], tr0["place"][posm], item, time, k)
+        assert tr["fb_neg"][r][tr["fb_neg_mask"][r]].tolist() == _naive_window(
+            tr0["item"][negm], tr0["user"][negm], tr0["time"][negm], tr0["place"][negm], item, time, k)
+
+
+def test_every_method_trains_on_the_same_rows_on_loo_by_default():
+    """Version 1 of the CTR family drew one sampled item per positive on ``loo`` (``auto``) while every sequence
+    method trained on the explicit labels alone: the one asymmetry that decided the paper table (issue 19)."""
+    from types import SimpleNamespace
+
+    from methods.deepfm import negatives_per_positive
+
+    labelled, implicit = SimpleNamespace(meta={"implicit": False}), SimpleNamespace(meta={"implicit": True})
+    assert negatives_per_positive("auto", labelled, "loo") == 0
+    assert negatives_per_positive("auto", labelled, "warmup") == 0
+    assert negatives_per_positive("auto", implicit, "cold") == 1  # all rows positive: a loss needs negatives
+    assert negatives_per_positive(2, labelled, "loo") == 2  # still an option, declared as a variant

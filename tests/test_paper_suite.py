@@ -125,16 +125,25 @@ def test_run_suite_paper_plans_exactly_the_line_up(ml100k, monkeypatch, tmp_path
     monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None, options=None: ml100k)
     assert cli.main(["run", "--suite", "paper", "--dataset", "ml-100k", "--results", str(tmp_path / "r")]) == 0
     planned = seen["planned"]
-    assert [p.spec.method for p in planned if p.spec.seed == 0] == list(PAPER.methods)
+    assert [p.spec.method for p in planned if p.spec.seed == 0] == list(PAPER.methods) + ["random", "popular"]
     assert len(PAPER.methods) == 13 and PAPER.reference == "promo"
+    assert {p.split.meta["params"]["train_negatives"] for p in planned} == {0}
     assert {p.spec.protocol for p in planned} == {"loo"} and {p.spec.budget for p in planned} == {"paper"}
     assert sorted({p.spec.seed for p in planned}) == [0, 1, 2, 3, 4]
     assert all(not p.spec.variant for p in planned)
     assert cli.main(["run", "--suite", "paper", "--method", "dcn"]) == 2
     assert "--suite fixes the methods" in capsys.readouterr().err
+    # the other regime: every method trains on the same sampled rows; a contradicting --protocol-set is refused
+    assert cli.main(["run", "--suite", "paper-sampled", "--dataset", "ml-100k", "--results", str(tmp_path / "r")]) == 0
+    sampled = seen["planned"]
+    assert {p.split.meta["params"]["train_negatives"] for p in sampled} == {1}
+    assert {p.spec.split_hash for p in sampled}.isdisjoint({p.spec.split_hash for p in planned})
+    assert cli.main(["run", "--suite", "paper-sampled", "--protocol-set", "loo.train_negatives=2"]) == 2
+    assert "its regime" in capsys.readouterr().err
 
 
-def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.ndarray, cold: np.ndarray) -> None:
+def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.ndarray, cold: np.ndarray,
+           train_negatives: int | None = None) -> None:
     n = len(hits)
     # a hit is ranked 1st, or 7th on every third event (a hit at 10, not at 5); a miss is ranked 51st
     s = np.where(hits, np.where(np.arange(n) % 3 == 0, 6, 0), 50).astype(np.int64)
@@ -142,8 +151,12 @@ def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.nd
     per = M.all_metrics(s, e)
     vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": np.arange(n), "test.item": np.arange(n),
                **{f"test.{m}": v for m, v in per.items()}}
-    rec = {"trial_id": f"{dataset}-{method}-{seed}", "status": "ok", "seed": seed, "audit": False,
-           "dataset": {"name": dataset}, "protocol": {"name": "loo", "split_hash": dataset[:1] * 64},
+    protocol = {"name": "loo", "split_hash": dataset[:1] * 64}  # a record from before train_negatives: its default
+    if train_negatives is not None:
+        protocol = {"name": "loo", "split_hash": f"{dataset[:1]}{train_negatives}" * 32,
+                    "params": {"train_negatives": train_negatives}}
+    rec = {"trial_id": f"{dataset}-{method}-{seed}-{train_negatives}", "status": "ok", "seed": seed, "audit": False,
+           "dataset": {"name": dataset}, "protocol": protocol,
            "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
            "metrics": {"test": M.summarise(per, cold)}}
     store.write(rec, vectors)
@@ -153,14 +166,21 @@ def paper_store(tmp_path: Path) -> ResultStore:
     """Every paper row on two datasets, 3 seeds, fixed hits (a fixed input for the golden table)."""
     store = ResultStore(tmp_path / "results")
     rng = np.random.default_rng(7)
+    kept = {}
     for dataset, n in (("ml-100k", 120), ("ml-1m", 150)):
         cold = rng.random(n) < 0.3
         base = rng.random(n)
+        kept[dataset] = cold, base
         for k, method in enumerate(PAPER.methods):
             level = 0.9 if method == "promo" else 0.3 + 0.04 * k  # promo is clearly the best
             for seed in range(3):
                 _write(store, dataset, method, seed, (base < level) ^ (rng.random(n) < 0.03), cold)
-    _write(store, "ml-100k", "random", 0, base[:120] < 0.1, cold[:120])  # not in the suite: never shown
+    cold, base = kept["ml-100k"]
+    for seed in range(3):  # a reference point: shown below the rule, never ranked or tested
+        _write(store, "ml-100k", "random", seed, base < 0.1, cold)
+    _write(store, "ml-100k", "promo", 0, base < 0.99, cold, train_negatives=1)  # the other regime: never mixed in
+    for seed in range(2):
+        _write(store, "ml-100k", "sasrec", seed, np.ones(120, bool), cold, train_negatives=1)
     return store
 
 
@@ -175,12 +195,29 @@ def test_paper_table_matches_the_golden_file(tmp_path):
     assert r"\multicolumn{4}{c}{ml-100k} & \multicolumn{4}{c}{ml-1m}" in tex
     assert lines[4] == "Method & HR@5 & HR@10 & NDCG@5 & NDCG@10 & HR@5 & HR@10 & NDCG@5 & NDCG@10 \\\\"
     rows = [ln.split(" & ")[0] for ln in lines if " & " in ln][2:]
-    assert rows[:12] == [PAPER.label(m) for m in PAPER.methods[:12]] and rows[12] == "PROMO" and "random" not in tex
+    assert rows[:12] == [PAPER.label(m) for m in PAPER.methods[:12]] and rows[12] == "PROMO"
+    assert rows[14] == "Random" and "Popular" not in tex  # below the rule (after Improv.); popular not stored
+    table_md = (out / "suites" / "paper" / "loo-paper-test-all.md").read_text()
+    assert "not in this table (no stored trials): popular" in table_md and "random vs" not in table_md
     assert r"$^{\dagger}$" in tex.replace(latex.PHANTOM, "")  # a real mark, not the alignment phantom
     golden = GOLDEN / "paper-suite-all.tex"
     if os.environ.get("PROMO_BENCH_UPDATE_GOLDEN"):
         golden.write_text(tex)
     assert tex == golden.read_text()
+
+
+def test_a_suite_table_holds_its_own_regime_only(tmp_path):
+    from benchmark.suites import PAPER_SAMPLED
+
+    store = paper_store(tmp_path)
+    out = tmp_path / "reports"
+    build_suite_reports(store, out, PAPER_SAMPLED, ReportOptions(formats=["md"]))
+    md = (out / "suites" / "paper-sampled" / "loo-paper-test-all.md").read_text()
+    body = md.split("\n\n")[0]
+    assert "| SASRec " in body and "| **PROMO** " in body and "DeepFM" not in body and "ml-1m" not in body
+    assert "1.0000" in body  # the sampled regime's trials, not the released ones
+    with pytest.raises(BenchError, match="train_negatives=1"):
+        build_suite_reports(ResultStore(tmp_path / "only-released"), out, PAPER_SAMPLED, ReportOptions(formats=["md"]))
 
 
 def test_report_suite_without_trials_says_what_to_run(tmp_path, capsys):

@@ -194,3 +194,22 @@ def test_default_score_all_matches_score_for_a_plugin_without_it(data):
     fast = pop.score_all({"user": users})
     chunked = method_module.Method.score_all(pop, {"user": users})
     assert torch.equal(fast, chunked) and fast.shape == (5, inter.n_items)
+
+
+def test_records_state_each_methods_size_and_schedule(data):
+    """Issue 19 part 2: parameters (own and backbones'), the size option and epochs run are in every record, counted
+    from the fitted object."""
+    inter, split = data
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    dssm, _ = run_trial(spec_for("dssm", split), get_method("dssm"), split, inter, env.device, env=env)
+    cap = dssm["capacity"]
+    assert cap["size_option"] == "dim" and cap["size"] == get_method("dssm").defaults["dim"]
+    assert cap["parameters"] > 0 and cap["backbone_parameters"] == 0 and cap["epochs_run"] >= 1
+    assert cap["max_epochs"] == get_method("dssm").budgets["quick"].get("epochs", get_method("dssm").defaults["epochs"])
+    promo, _ = run_trial(spec_for("promo", split), get_method("promo"), split, inter, env.device, env=env)
+    pc = promo["capacity"]
+    sasrec = env.fitted(get_method("sasrec"), get_method("sasrec").defaults | get_method("sasrec").budgets["quick"],
+                        0, "quick")[0]
+    n_sasrec = sum(p.numel() for p in sasrec.net.parameters())
+    assert pc["backbone_parameters"] > n_sasrec > 0  # dssm-sasrec holds the SASRec and its own towers
+    assert pc["parameters"] > 0 and pc["size_option"] == "hidden" and pc["epochs_run"] >= 1

@@ -31,7 +31,7 @@ VALID_METRIC = "hr@10"  # early stopping, over all validation events
 PROVIDES = frozenset({"history", "feedback"})  # causal windows for every row and candidate
 DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "candidates": "existing", "history_len": 50,
                             "feedback_len": 10, "test_context_valid": True, "min_prior_positives": 0,
-                            "split_seed": 0}
+                            "train_negatives": 0, "split_seed": 0}
 MIN_POSITIVES = 3  # users with fewer positives give all their rows to training and no event
 
 
@@ -42,8 +42,9 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
     for key in ("tau", "n_negatives", "history_len", "feedback_len"):
         if params[key] < 1:
             raise BenchError(f"loo protocol: {key} must be at least 1, got {params[key]}")
-    if params["min_prior_positives"] < 0:
-        raise BenchError(f"loo protocol: min_prior_positives must be at least 0, got {params['min_prior_positives']}")
+    for key in ("min_prior_positives", "train_negatives"):
+        if params[key] < 0:
+            raise BenchError(f"loo protocol: {key} must be at least 0, got {params[key]}")
     return params
 
 
@@ -74,6 +75,31 @@ def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.
         cand[e, 1:1 + len(picked)] = picked
         mask[e, 1:1 + len(picked)] = True
     return cand, mask
+
+
+def _train_negatives(rng: np.random.Generator, users: np.ndarray, times: np.ndarray, first: np.ndarray,
+                     rated: np.ndarray, n_items: int, n: int, max_rounds: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item): ``n`` sampled negatives per query row (user, time), drawn uniformly with replacement among the
+    items that exist at that time (a training-period row strictly before it: the evaluation candidates' existence
+    rule) and that the user never rated in the training period (``rated``: sorted user * n_items + item keys).
+    A row with no such item keeps fewer; rejected draws are redrawn."""
+    pool_order = np.argsort(first, kind="stable")
+    size = np.searchsorted(first[pool_order], times, side="left")
+    rows = np.repeat(np.arange(len(users)), n)
+    rows = rows[size[rows] > 0]
+    items = np.empty(len(rows), dtype=np.int64)
+    todo = np.arange(len(rows))
+    for _ in range(max_rounds):
+        if not len(todo):
+            break
+        r = rows[todo]
+        items[todo] = pool_order[(rng.random(len(todo)) * size[r]).astype(np.int64)]
+        key = users[r].astype(np.int64) * n_items + items[todo]
+        hit = np.searchsorted(rated, key)
+        todo = todo[(hit < len(rated)) & (rated[np.minimum(hit, len(rated) - 1)] == key)]
+    keep = np.ones(len(rows), dtype=bool)
+    keep[todo] = False  # every existing item rated by this user, or luck ran out: fewer negatives for this row
+    return rows[keep], items[keep]
 
 
 WindowMaker = Callable[[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple], dict[str, np.ndarray]]
@@ -141,6 +167,34 @@ class _CountBefore:
                 - np.searchsorted(self.keys, items * self.span, side="left"))
 
 
+def _with_train_negatives(arrays: dict[str, np.ndarray], params: dict[str, Any], u: np.ndarray, i: np.ndarray,
+                          t: np.ndarray, pos: np.ndarray, train_pos: np.ndarray, context: np.ndarray,
+                          first: np.ndarray, ctx_pos: np.ndarray, ctx_neg: np.ndarray, n_users: int,
+                          n_items: int) -> tuple[dict[str, np.ndarray], int]:
+    """The training rows plus ``train_negatives`` sampled items per training positive, as rows of label 0 with
+    ``train/sampled`` set: the same user, time and place as their positive (so the same history), and the sampled
+    item's own causal windows as of that time. Every method that reads training rows gets them, so the training
+    signal is one for all; sampled rows never enter a window, a count or an existence time."""
+    rng = np.random.default_rng([params["split_seed"], 1])  # its own stream: the candidates do not move
+    rated = np.unique(u[context].astype(np.int64) * n_items + i[context])
+    q = np.flatnonzero(train_pos)
+    rows, items = _train_negatives(rng, u[q], t[q], first, rated, n_items, params["train_negatives"])
+    q = q[rows]
+    scratch = {"history": 0, "feedback_pos": 0, "feedback_neg": 0}  # the split's tie counts describe real rows
+    make = _window_maker(u, i, t, pos, ctx_pos, ctx_neg, n_users, n_items, params, scratch, inclusive=False)
+    neg = {"train/user": u[q].astype(np.int32), "train/item": items.astype(np.int32),
+           "train/label": np.zeros(len(q), dtype=np.int8), "train/time": t[q], "train/place": pos[q],
+           "train/value": np.zeros(len(q), dtype=arrays["train/value"].dtype)}
+    neg.update(make("train", u[q], items, t[q], pos[q], (len(q),)))
+    n_real = len(arrays["train/user"])
+    order = np.argsort(np.concatenate([arrays["train/place"], neg["train/place"]]), kind="stable")
+    out = dict(arrays)
+    for key, value in neg.items():
+        out[key] = np.concatenate([arrays[key], value])[order]
+    out["train/sampled"] = (np.arange(n_real + len(q)) >= n_real)[order]
+    return out, len(q)
+
+
 def build(inter: Interactions, params: dict[str, Any]) -> Split:
     n_rows, n_users, n_items = len(inter), inter.n_users, inter.n_items
     # No event can have more than n_items - 1 negatives: the candidate arrays are events x (width + 1), so a huge
@@ -204,6 +258,10 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "item/first_train_time": first_train,
     }
     arrays.update(windows("train", u[train], i[train], t[train], pos[train], (int(train.sum()),)))
+    n_sampled = 0
+    if params["train_negatives"]:
+        arrays, n_sampled = _with_train_negatives(arrays, params, u, i, t, pos, train & (y == 1), context,
+                                                  first_train, ctx_pos, ctx_neg, n_users, n_items)
 
     rng = np.random.default_rng(params["split_seed"])
     existing = params["candidates"] == "existing"
@@ -245,6 +303,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "n_users": n_users, "n_items": n_items, "n_rows": n_rows, "n_train_rows": int(train.sum()),
         "n_train_positives": int((train & (y == 1)).sum()), "n_users_with_events": int(has_event.sum()),
         "n_context_rows": int(context.sum()), "n_context_rows_not_trained": int((context & ~train).sum()),
+        "n_train_sampled_negatives": n_sampled,
         "n_dropped_rows": int(n_rows - context.sum() - 2 * has_event.sum()),
         "test_context": "train+valid" if with_valid else "train",
         "tau": tau, "n_tail_items": int(tail.sum()), "tail_item_share": float(tail.mean()),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchError
+from benchmark.protocols import PROTOCOLS
 from benchmark.report import latex, plots, render
 from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
@@ -180,32 +181,48 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
     return written
 
 
+def in_regime(records: list[tuple[Path, dict]], protocol: str, fixed: dict) -> set[str]:
+    """Split hashes of the stored ``protocol`` trials whose parameters match a suite's regime (a parameter a record
+    predates counts as the protocol's default)."""
+    defaults = PROTOCOLS[protocol].DEFAULTS if protocol in PROTOCOLS else {}
+    out = set()
+    for _, rec in records:
+        proto = rec.get("protocol", {})
+        params = proto.get("params", {})
+        if proto.get("name") == protocol and all(params.get(k, defaults.get(k)) == v for k, v in fixed.items()):
+            out.add(proto.get("split_hash", ""))
+    return out
+
+
 def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOptions) -> list[Path]:
     """A suite's tables, laid out as its paper: the suite's rows in its order and names, its metrics, one table per
     subset, datasets as column groups; written under ``out/suites/<name>/``. Only each method's default options
     count (no variants, no audit rows): the table is the line-up as registered."""
     check_options(opts)
     writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
-    groups = group_trials(store, list(store.current_records()))
-    by_table = rows_by_table(groups)
+    records = list(store.current_records())
+    by_table = rows_by_table(group_trials(store, records))
     cache = EventCache(store)
     written: list[Path] = []
     for protocol in suite.protocols:
-        rows = by_table.get((protocol, suite.budget))
+        regime = in_regime(records, protocol, suite.protocol_options.get(protocol, {}))
+        rows = {k: r for k, r in by_table.get((protocol, suite.budget), {}).items() if k.split_hash in regime}
         if not rows:
-            raise BenchError(f"suite {suite.name!r}: no stored {protocol} trials on the {suite.budget} budget in "
-                             f"{store.root}; run `promo-bench run --suite {suite.name}` first")
+            fixed = "".join(f" --protocol-set {protocol}.{k}={v}" for k, v in suite.protocol_options.get(protocol, {}).items())
+            raise BenchError(f"suite {suite.name!r}: no stored {protocol} trials on the {suite.budget} budget"
+                             f"{' under' + fixed if fixed else ''} in {store.root}; run `promo-bench run --suite "
+                             f"{suite.name}` first")
         present = {k.method for k in rows if not (k.variant or k.audit)}
-        missing = [m for m in suite.methods if m not in present]
+        missing = [m for m in suite.all_methods if m not in present]
         if missing:
             print(f"note: suite {suite.name!r}: no stored {protocol} trials of {', '.join(missing)}; their rows are "
                   f"left out", file=sys.stderr)
         for subset in suite.subsets:
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=list(suite.metrics),
                                 reference=suite.reference if suite.reference in present else None,
-                                methods=list(suite.methods), test=opts.test, alpha=opts.alpha, digits=opts.digits,
-                                order=list(suite.methods), names=dict(suite.labels), plain_only=True,
-                                title=suite.title)
+                                methods=list(suite.all_methods), test=opts.test, alpha=opts.alpha,
+                                digits=opts.digits, order=list(suite.all_methods), names=dict(suite.labels),
+                                plain_only=True, title=suite.title, below_rule=list(suite.below_rule))
             table.notes.extend(suite.notes)
             if missing:
                 table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")

@@ -51,6 +51,8 @@ class RowEvents:
     commits: set = field(default_factory=set)  # (git commit, dirty flag) of each trial's code
     failed: list[tuple[int, str]] = field(default_factory=list)  # (seed, error) of its failed trials
     duplicates: list[int] = field(default_factory=list)  # seeds with more than one ok trial (the newest is used)
+    capacity: list[dict] = field(default_factory=list)  # each used trial's size and schedule (benchmark/capacity.py)
+    tuning: dict = field(default_factory=dict)  # the study a tuned row's configuration came from (benchmark/tuning.py)
 
 
 
@@ -80,6 +82,25 @@ def completeness_notes(rows: list[RowEvents]) -> list[str]:
 
 def _seeds(seeds: list[int]) -> str:
     return ", ".join(str(s) for s in seeds)
+
+
+def capacity_note(rows: list[RowEvents]) -> list[str]:
+    """One note with each row's size, trainable parameters (own + backbones') and epochs run over its seeds: the
+    methods run at their papers' sizes and schedules, and a reader weighs a row by them (issue 19)."""
+    parts = []
+    for row in rows:
+        caps = row.capacity
+        if not caps:
+            continue
+        c = caps[0]
+        size = f"{c['size_option']} {c['size']}, " if c.get("size_option") else ""
+        params = f"{c['parameters']:,}" + (f" + {c['backbone_parameters']:,}" if c.get("backbone_parameters") else "")
+        epochs = sorted(x["epochs_run"] for x in caps if x.get("epochs_run") is not None)
+        ran = (f", {epochs[0]}" + (f"-{epochs[-1]}" if epochs[-1] != epochs[0] else "")
+               + f" of {c['max_epochs']} epochs" if epochs else "")
+        parts.append(f"{row.key.label}: {size}{params} parameters{ran}")
+    return ["size and schedule (size option, trainable parameters own + backbones', epochs run over seeds): "
+            + "; ".join(parts)] if parts else []
 
 
 def provenance_notes(rows: list[RowEvents]) -> list[str]:
@@ -130,6 +151,10 @@ def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = N
             row.paths.append(path)
             env = rec.get("env", {})
             row.commits.add((env.get("git_commit"), env.get("git_dirty")))
+            if rec.get("capacity"):
+                row.capacity.append(rec["capacity"])
+            if rec["method"].get("tuning"):
+                row.tuning = rec["method"]["tuning"]
     return groups
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.report.events import UNVERIFIED, EventCache, RowEvents, RowKey, completeness_notes, provenance_notes
+from benchmark.report.events import (UNVERIFIED, EventCache, RowEvents, RowKey, capacity_note, completeness_notes,
+                                     provenance_notes)
 from benchmark.registry import OWN_DIST
 from benchmark.report.profiles import profile
 from benchmark.stats import (BOOTSTRAP_RESAMPLES, EVENT_TESTS, POWER, Comparison, apply_holm, compare,
@@ -75,6 +76,7 @@ class Table:
     incomplete: list[str] = field(default_factory=list)  # rows with failed or missing seeds (also in notes)
     # metric -> smallest true difference detectable with power POWER: at alpha, and at alpha / m (Holm's first step)
     detectable: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tuned: dict[str, int] = field(default_factory=dict)  # tuned row label -> finished tuning trials of its study
 
     def name(self, row: RowKey) -> str:
         """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
@@ -111,8 +113,12 @@ class Table:
                          f"comparisons; at alpha, and at alpha/{n}): "
                          + ", ".join(f"{metric_title(m)} {lo:.{self.digits}f}/{hi:.{self.digits}f}"
                                      for m, (lo, hi) in self.detectable.items()) + ".")
+        if self.tuned:
+            text += (" Rows marked tuned use the best validation configuration of a TPE study (seed 1000, test "
+                     "events never read): " + "; ".join(f"{r} {n} trials" for r, n in sorted(self.tuned.items())) + ".")
         if self.extras:
-            text += " Rows below the last rule (variants of the reference, audits) are neither ranked nor tested."
+            text += (" Rows below the last rule (reference points, variants of the reference, audits) are neither "
+                     "ranked nor tested.")
         if self.origins:
             text += " Methods from plugins: " + "; ".join(f"{self.names.get(m, m)} ({o})"
                                                           for m, o in sorted(self.origins.items())) + "."
@@ -157,12 +163,13 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 metrics: list[str],
                 reference: str | None, methods: list[str] | None = None, test: str = "t", alpha: float = 0.05,
                 digits: int = 4, order: list[str] | None = None, names: dict[str, str] | None = None,
-                plain_only: bool = False, title: str = "") -> Table:
+                plain_only: bool = False, title: str = "", below_rule: list[str] | None = None) -> Table:
     """One table; with a list of subsets (the warm-up stages) its columns are (dataset, subset, metric) and the
     Holm correction runs across every column, so the marks hold for the table as a whole.
 
-    A suite's table passes its row ``order`` and display ``names``, and ``plain_only`` to keep each method's
-    default options only (no variants, no audit rows)."""
+    A suite's table passes its row ``order`` and display ``names``, ``plain_only`` to keep each method's
+    default options only (no variants, no audit rows), and ``below_rule``: reference points (random, popular)
+    shown under the rule with the variants, never ranked or tested."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
     chosen = [k for k in rows if (methods is None or k.method in methods)
               and not (plain_only and (k.variant or k.audit))]
@@ -194,7 +201,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
         rk = row_key(t)
         if rk == ref_row:
             continue
-        (extras if (t[2] or (reference and t[0] == reference)) else baselines).append(rk)
+        (extras if (t[2] or (reference and t[0] == reference) or t[0] in (below_rule or ())) else baselines).append(rk)
 
     columns: list[Column] = []
     cells: dict[tuple[RowKey, int], Cell] = {}
@@ -242,7 +249,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
              f"{c.a} vs {c.b} on {c.metric}: the test cannot reach alpha={alpha} with {c.n_events} events "
              f"(smallest possible p = {c.min_p:.3g}); not marked" for c in comparisons if not c.testable]
     incomplete = completeness_notes([rows[k] for k in chosen])
-    notes += incomplete + provenance_notes([rows[k] for k in keys])
+    notes += incomplete + provenance_notes([rows[k] for k in keys]) + capacity_note([rows[k] for k in keys])
     improvement: list[float | None] = []
     for col, c in enumerate(columns):
         higher = c.metric not in LOWER_IS_BETTER
@@ -266,11 +273,13 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
             for b, cm in zip([b for b in baselines if (b, col) in per_event], cmps):
                 cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
         improvement.append(imp)
+    tuned = {RowKey("*", protocol, "*", budget, k.method, k.variant, k.audit).label: int(rows[k].tuning.get("n_complete", 0))
+             for k in keys if rows[k].tuning}
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes, dict(names or {}), title,
                  {k.method: rows[k].origin for k in keys  # built-ins' origin is "promo-bench <version>"
                   if rows[k].origin and rows[k].origin.split()[0] != OWN_DIST}, incomplete,
-                 detectable(comparisons, metrics, alpha))
+                 detectable(comparisons, metrics, alpha), tuned)
 
 
 def detectable(comparisons: list[Comparison], metrics: list[str], alpha: float) -> dict[str, tuple[float, float]]:

@@ -1,0 +1,164 @@
+"""``promo-bench tune``: validation-only hyperparameter search with one budget for every method (Optuna).
+
+Why Optuna: TPE and median pruning are its defaults, and its RDB storage on SQLite makes a study a file in the
+results folder, so a killed study resumes and several workers or machines share one study by pointing at it.
+
+What keeps tuning honest:
+- the objective is the protocol's validation metric, computed on a split whose test part has been removed
+  (``validation_only``): no code path of a tuning trial can read a test event, and a test asserts it;
+- each trial trains on ``TUNE_SEED``, never one of the trial seeds 0..N-1 that ``run --tuned`` reports;
+- every method gets the same number of trials (``--trials``) and, with ``--timeout``, the same wall-clock cap;
+- a study's name carries the method's identity version, the harness hash, the split hash and the budget, so a
+  change to any of them starts a new study instead of mixing old and new scores.
+
+Backbones a method fetches (``ctx.fitted``) keep their default options while the method itself is tuned; tune the
+backbone as its own method (``sasrec``, ``dssm-sasrec``) to change it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+from benchmark.protocols.split import Split
+
+TUNE_SEED = 1000  # not a trial seed: run --tuned reports seeds 0..N-1 on configurations chosen here
+STORAGE = "tuning/studies.db"  # under the results folder
+
+
+def validation_only(split: Split) -> Split:
+    """The split without its test part: what a tuning trial is given."""
+    arrays = {k: v for k, v in split.arrays.items() if not k.startswith("test/")}
+    meta = dict(split.meta)
+    if "parts" in meta:
+        meta["parts"] = {k: v for k, v in meta["parts"].items() if k != "test"}
+    return Split(meta=meta, arrays=arrays)
+
+
+def storage_url(results: Path) -> str:
+    path = Path(results) / STORAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def study_name(method: str, identity: str, harness: str, dataset: str, protocol: str, split_hash: str,
+               budget: str) -> str:
+    return f"{method}|v{identity}|h{harness}|{dataset}|{protocol}|{split_hash[:16]}|{budget}"
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise BenchError("promo-bench tune needs Optuna: pip install 'promo-bench[tune]' (or pip install optuna)") from None
+    return optuna
+
+
+@dataclasses.dataclass
+class StudyResult:
+    method: str
+    study: str
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    seconds: float
+
+
+def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_trials: int, results: Path,
+                timeout: float | None = None, cache: Any = None) -> StudyResult:
+    """Run the method's study up to ``n_trials`` finished trials (a resumed study counts the ones it has)."""
+    optuna = _optuna()
+    from benchmark.config import resolve_options
+    from benchmark.identity import harness_hash
+    from benchmark.registry import identity_version
+    from benchmark.space import suggest
+    from benchmark.trial import TrialEnvironment, seed_everything
+
+    if not cls.search_space:
+        raise BenchError(f"method {cls.name!r} declares no search_space; nothing to tune")
+    tuning_split = validation_only(split)
+    env = TrialEnvironment(tuning_split, inter, device, cache)
+    base, _ = resolve_options(cls.name, cls.defaults, cls.budgets.get(budget, {}), {}, cls.option_ranges)
+    metric = env.protocol.VALID_METRIC
+    name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, split.meta["protocol"],
+                      split.hash, budget)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=storage_url(results), direction="maximize",
+                                load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+    study.set_user_attr("method", cls.name)
+    study.set_user_attr("metric", f"valid {metric}")
+    study.set_user_attr("split_hash", split.hash)
+    study.set_user_attr("tune_seed", TUNE_SEED)
+    study.set_user_attr("defaults", json.loads(json.dumps(base, default=str)))
+
+    def objective(trial: Any) -> float:
+        options = dict(base)
+        options.update(suggest(trial, cls.search_space, base))
+        audit = bool(options.get("audit_leak", False))
+        ctx = env.context(TUNE_SEED, budget, audit, cls)
+        step = {"n": 0}
+        inner = ctx.validate
+
+        def validate(m: Any) -> float:  # each validation pass is a pruning point
+            value = inner(m)
+            trial.report(value, step["n"])
+            step["n"] += 1
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+            return value
+
+        seed_everything(TUNE_SEED)
+        method = cls(options, dataclasses.replace(ctx, validate=validate))
+        method.fit(env.views.train(audit))
+        return float(env.evaluator.validate(env, method, TUNE_SEED, audit, metric))
+
+    done = _finished(study, optuna)
+    import time
+
+    t0 = time.perf_counter()
+    if done < n_trials:
+        study.optimize(objective, n_trials=n_trials - done, timeout=timeout, catch=(Exception,))
+    states = [t.state for t in study.trials]
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    return StudyResult(cls.name, name, len(complete), states.count(optuna.trial.TrialState.PRUNED),
+                       states.count(optuna.trial.TrialState.FAIL), best.value if best else None,
+                       dict(best.params) if best else {}, time.perf_counter() - t0)
+
+
+def _finished(study: Any, optuna: Any) -> int:
+    ok = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    return sum(t.state in ok for t in study.trials)
+
+
+def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(best parameters, the study's description for the record) of a stored study, or None if it has no finished
+    trial."""
+    optuna = _optuna()
+    try:
+        study = optuna.load_study(study_name=name, storage=storage_url(results))
+    except KeyError:
+        return None
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return None
+    best = max(complete, key=lambda t: t.value)
+    states = [t.state for t in study.trials]
+    info = {"study": name, "storage": STORAGE, "n_trials": len(study.trials), "n_complete": len(complete),
+            "n_pruned": states.count(optuna.trial.TrialState.PRUNED), "best_trial": best.number,
+            "best_valid": best.value, "metric": study.user_attrs.get("metric"), "tune_seed": TUNE_SEED,
+            "sampler": "TPE (seed 0)", "pruner": "median (5 startup trials, 2 warm-up steps)"}
+    return dict(best.params), info
+
+
+def tuned_variant(params: dict[str, Any]) -> str:
+    """A tuned row's variant label: stable per configuration, so two tunings never share a row."""
+    blob = json.dumps(params, sort_keys=True, default=str).encode()
+    return "tuned=" + hashlib.sha256(blob).hexdigest()[:8]
