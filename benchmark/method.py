@@ -41,6 +41,9 @@ from benchmark.tensors import TensorTable
 
 # What a method may declare in ``requires``; the harness checks it against what the split provides.
 ITEM_CHUNK = 512  # items per score() call in the default score_all
+# The one early-stopping rule (issue 19): stop after this many validation passes without a better value of the
+# protocol's validation metric, keep the best epoch. A method that differs says why (``patience_exception``).
+PATIENCE = 5
 CAPABILITIES = frozenset({"item_features", "user_features", "history", "feedback"})
 
 
@@ -120,6 +123,8 @@ class Method(abc.ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
     # what ``promo-bench tune`` may vary (benchmark/space.py): option -> Float | Int | Choice; empty = not tunable
+    # why this method's default ``patience`` is not PATIENCE (the one rule); empty when it is, or has none
+    patience_exception: ClassVar[str] = ""
     search_space: ClassVar[dict[str, Any]] = {}
     # ranges of numeric options beyond the name rules of benchmark/ranges.py ({"alpha": Range(0, 1)}): checked
     # when a run is planned

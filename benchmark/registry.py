@@ -19,7 +19,7 @@ from typing import Any
 from benchmark import plugins
 from benchmark.space import check_space
 from benchmark.errors import BenchError
-from benchmark.method import CAPABILITIES, Method
+from benchmark.method import CAPABILITIES, PATIENCE, Method
 from benchmark.plugins import Entry
 
 GROUP = "promo_bench.methods"
@@ -44,6 +44,9 @@ def check_method_class(obj: Any, name: str) -> type[Method]:
     if stray:
         raise TypeError(f"budgets set options {sorted(stray)} that are not in defaults")
     check_space(name, obj.search_space, obj.defaults)
+    patience = obj.defaults.get("patience")
+    if patience is not None and patience != PATIENCE and not obj.patience_exception:
+        raise TypeError(f"default patience {patience}, not the rule's {PATIENCE}: set patience_exception to say why")
     return obj
 
 

@@ -47,6 +47,7 @@ class ALDINet(nn.Module):
 
 class ALDI(ItemOffsetWarmUp, Method):
     name = "aldi"
+    patience_exception = ("the reference implementation's patience 10 (docs/methods/aldi.md)")
     uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})

@@ -57,9 +57,9 @@ def wasserstein(m1: torch.Tensor, lv1: torch.Tensor, m2: torch.Tensor, lv2: torc
 
 class CVAR(DeepFMWarmBase):
     name = "cvar"
-    version = "1"
+    version = "2"  # 2: patience 5 (the one rule), was 3
     defaults = {"lr": 1e-3, "weight_decay": 1e-6, "batch_size": 2048, "iters": 10, "refresh_epochs": 1,
-                "epochs": 20, "patience": 3, "multi_hot": "mean"}
+                "epochs": 20, "patience": 5, "multi_hot": "mean"}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
 
     def fit(self, data: TrainData) -> dict[str, Any]:

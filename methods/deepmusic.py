@@ -19,6 +19,8 @@ from methods.coldstart import TableScorer, attach_backbone, mlp, standardise
 
 class DeepMusic(TableScorer, Method):
     name = "deepmusic"
+    patience_exception = ("patience 10 predates the rule and matched the ColdRec comparison of issue 18; to "
+                          "change with a rerun that measures it (--set deepmusic.patience=5)")
     uses = ("bpr-mf",)
     version = "1"
     requires = frozenset({"item_features"})

@@ -31,6 +31,8 @@ class DropoutNetModel(nn.Module):
 
 class DropoutNet(TableScorer, Method):
     name = "dropoutnet"
+    patience_exception = ("the reference's fixed schedule: 10 epochs with a step-decayed learning rate, every "
+                          "epoch run, the best kept")
     uses = ("bpr-mf",)
     version = "2"  # 2: the reference's prep_standardize (non-zero rows, population std, +-5 cap); raw content
     requires = frozenset({"item_features"})

@@ -46,10 +46,10 @@ class DSSMNet(nn.Module):
 
 class DSSM(ItemOffsetWarmUp, Method):
     name = "dssm"
-    version = "1"
+    version = "2"  # 2: patience 5 (the one rule, benchmark/method.py PATIENCE), was 20 = every epoch
     protocols = frozenset({"loo", "cold", "warmup"})
     requires = frozenset({"item_features", "user_features"})
-    defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 20}
+    defaults = {"dim": 16, "lr": 1e-3, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5}
     budgets = {"quick": {"epochs": 2, "patience": 2}}
     search_space = {"lr": Float(1e-4, 1e-2, log=True), "l2_emb": Float(1e-4, 1e-1, log=True),
                     "dim": Choice((16, 32, 64))}

@@ -78,9 +78,9 @@ class FineTune(DSSMSASRec):
 
     name = "finetune"
     uses = ("dssm-sasrec",)
-    version = "1"
+    version = "2"  # 2: patience 5 (the one rule), was 3
     cacheable = False
-    defaults = {"lr": 1e-4, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 3, "audit_leak": False}
+    defaults = {"lr": 1e-4, "batch_size": 128, "l2_emb": 0.01, "epochs": 20, "patience": 5, "audit_leak": False}
     budgets = {"quick": {"epochs": 1, "patience": 1}}
     search_space = {"lr": Float(1e-5, 1e-3, log=True), "l2_emb": Float(1e-4, 1e-1, log=True)}
 

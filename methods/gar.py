@@ -57,6 +57,7 @@ def l2_weights(module: nn.Module) -> torch.Tensor:
 
 class GAR(TableScorer, Method):
     name = "gar"
+    patience_exception = ("the reference implementation's patience 10 (docs/methods/gar.md)")
     uses = ("bpr-mf",)
     version = "2"  # 2: dropout masks drawn by methods.layers.Dropout (same law, another random stream; faster)
     requires = frozenset({"item_features"})

@@ -67,6 +67,8 @@ class HeaterNet(nn.Module):
 
 class Heater(TableScorer, Method):
     name = "heater"
+    patience_exception = ("patience 10 predates the rule and matched the ColdRec comparison of issue 18; to "
+                          "change with a rerun that measures it (--set heater.patience=5)")
     uses = ("bpr-mf",)
     version = "2"  # 2: the user tower runs once per positive row, not 1 + n_neg times (same values; faster)
     requires = frozenset({"item_features"})

@@ -34,6 +34,8 @@ class MFNet(nn.Module):
 
 class BPRMF(ItemOffsetWarmUp, NetState, Method):
     name = "bpr-mf"
+    patience_exception = ("patience 10 predates the rule; bpr-mf is the backbone of most cold-start rows, so it "
+                          "changes only with a rerun that measures it (--set bpr-mf.patience=5)")
     version = "2"  # 2: negatives only from items with a training positive; declared cold-item fallback
     protocols = frozenset({"loo", "cold", "warmup"})
     cacheable = True

@@ -245,6 +245,7 @@ class PromoI(Promo):
     prompt_input = "id"
     requires = frozenset({"history", "item_features", "user_features"})
     defaults = dict(_NO_FEEDBACK)
+    search_space = {k: v for k, v in Promo.search_space.items() if k in _NO_FEEDBACK}
 
 
 class PromoF(PromoI):

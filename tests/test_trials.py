@@ -213,3 +213,25 @@ def test_records_state_each_methods_size_and_schedule(data):
     n_sasrec = sum(p.numel() for p in sasrec.net.parameters())
     assert pc["backbone_parameters"] > n_sasrec > 0  # dssm-sasrec holds the SASRec and its own towers
     assert pc["parameters"] > 0 and pc["size_option"] == "hidden" and pc["epochs_run"] >= 1
+
+
+def test_one_patience_rule_and_declared_exceptions():
+    """Issue 19 part 2: every method stops after PATIENCE validation passes without gain unless it says why; a
+    search space must hold the method's defaults."""
+    from benchmark.method import PATIENCE
+    from benchmark.registry import check_method_class
+    from benchmark.space import Float
+
+    base = get_method("dssm")
+    assert base.defaults["patience"] == PATIENCE == 5
+    odd = type("Odd", (base,), {"name": "odd", "defaults": {**base.defaults, "patience": 15}})
+    with pytest.raises(TypeError, match="patience_exception"):
+        check_method_class(odd, "odd")
+    declared = type("Declared", (odd,), {"patience_exception": "the reference's schedule"})
+    assert check_method_class(declared, "odd") is declared
+    narrow = type("Narrow", (base,), {"name": "odd", "search_space": {"lr": Float(0.1, 0.2)}})
+    with pytest.raises(TypeError, match="leaves out the default"):
+        check_method_class(narrow, "odd")
+    for name in registry():  # every built-in obeys both rules (a broken one would be unavailable here)
+        cls = get_method(name)
+        assert cls.defaults.get("patience") in (None, PATIENCE) or cls.patience_exception, name

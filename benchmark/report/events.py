@@ -99,8 +99,15 @@ def capacity_note(rows: list[RowEvents]) -> list[str]:
         ran = (f", {epochs[0]}" + (f"-{epochs[-1]}" if epochs[-1] != epochs[0] else "")
                + f" of {c['max_epochs']} epochs" if epochs else "")
         parts.append(f"{row.key.label}: {size}{params} parameters{ran}")
-    return ["size and schedule (size option, trainable parameters own + backbones', epochs run over seeds): "
-            + "; ".join(parts)] if parts else []
+    from benchmark.method import PATIENCE
+
+    odd = sorted({f"{row.key.label} {row.capacity[0]['patience']}" for row in rows if row.capacity
+                  and row.capacity[0].get("patience") not in (None, PATIENCE)})
+    notes = ["size and schedule (size option, trainable parameters own + backbones', epochs run over seeds): "
+             + "; ".join(parts)] if parts else []
+    if odd:
+        notes.append(f"early stopping: patience {PATIENCE} (the one rule) except {', '.join(odd)} (each card says why)")
+    return notes
 
 
 def provenance_notes(rows: list[RowEvents]) -> list[str]:
