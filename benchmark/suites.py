@@ -55,21 +55,18 @@ _NOTES = ("MetaEmb replaces the embedding of items with no training row only; on
           "so its row is its DeepFM backbone's up to those few items (docs/methods/metaemb.md)",
           "DropoutNet regresses its BPR-MF backbone's scores, which sample their own negatives in either regime",)
 
-# Two regimes of one line-up (issue 19): the training signal is the same for every row within each.
-PAPER = Suite(
-    name="paper",
-    title="PROMO's Table 2 line-up (Jiang et al., RecSys 2024) on leave-one-out with 100 sampled negatives, "
-          "trained as released: explicit labels only, for every method",
-    methods=_TABLE2, reference="promo", labels=_LABELS, notes=_NOTES, below_rule=("random", "popular"),
-    protocol_options={"loo": {"train_negatives": 0}},
-)
-PAPER_SAMPLED = Suite(
-    name="paper-sampled",
-    title="PROMO's Table 2 line-up on leave-one-out with 100 sampled negatives, trained with one sampled unrated "
-          "item per positive as well, for every method",
-    methods=_TABLE2, reference="promo", labels=_LABELS, notes=_NOTES, below_rule=("random", "popular"),
-    protocol_options={"loo": {"train_negatives": 1}},
-)
+
+
+def _table2(name: str, regime: str, train_negatives: int) -> Suite:
+    """PROMO's Table 2 line-up under one training regime (issue 19): the signal is the same for every row."""
+    return Suite(name=name, title=f"PROMO's Table 2 line-up (Jiang et al., RecSys 2024) on leave-one-out with 100 "
+                                  f"sampled negatives, trained {regime}, for every method",
+                 methods=_TABLE2, reference="promo", labels=_LABELS, notes=_NOTES, below_rule=("random", "popular"),
+                 protocol_options={"loo": {"train_negatives": train_negatives}})
+
+
+PAPER = _table2("paper", "as released (explicit labels only)", 0)
+PAPER_SAMPLED = _table2("paper-sampled", "on the labels plus one sampled unrated item per positive", 1)
 
 
 def check_suite(obj: Any, name: str) -> Suite:
