@@ -273,7 +273,8 @@ def _t_power(delta: float, df: float, crit: float) -> float:
         scale = crit * np.sqrt(v / df)
         return float((stats.norm.sf(scale - delta) + stats.norm.cdf(-scale - delta)) * stats.chi2.pdf(v, df))
 
-    return float(quad(integrand, 0.0, np.inf, limit=200)[0])
+    lo, hi = stats.chi2.ppf(1e-12, df), stats.chi2.isf(1e-12, df)  # where the chi-square's mass is
+    return float(quad(integrand, lo, hi, points=[max(df - 2, lo)], limit=200)[0])
 
 
 def apply_holm(comparisons: list[Comparison], alpha: float = 0.05) -> None:
