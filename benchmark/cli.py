@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="reports")
     rep.add_argument("--suite", metavar="NAME", help="only this suite's table, laid out as its paper "
                      "(rows, names, metrics and subsets from the suite), under OUT/suites/NAME/")
+    rep.add_argument("--tuned", action="store_true", help="with --suite: each method's tuned row (run --tuned) "
+                     "instead of its default one, under OUT/suites/NAME-tuned/")
     return p
 
 
@@ -363,7 +365,7 @@ def report_options(args: argparse.Namespace) -> Any:
     reference = "promo" if args.reference is None else (None if args.reference == "none" else args.reference)
     return ReportOptions(formats=args.format, reference=reference, reference_given=given,
                          methods=args.methods, metrics=args.metrics, subsets=args.subset, test=args.test,
-                         alpha=args.alpha, plots=args.plots)
+                         alpha=args.alpha, plots=args.plots, tuned=args.tuned)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

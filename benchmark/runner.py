@@ -179,8 +179,10 @@ def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], 
     from benchmark.identity import harness_hash
     from benchmark.tuning import best_options, study_name, tuned_variant
 
+    if not cls.search_space:  # nothing to tune (random, popular): the default row, unmarked
+        return options, changed, variant_label(changed), {}
     name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, protocol, split.hash, budget)
-    found = best_options(results, name) if cls.search_space else None
+    found = best_options(results, name)
     if found is None:
         raise BenchError(f"--tuned: no finished study of {cls.name} on {inter.label_name}/{protocol} ({budget} "
                          f"budget, this code and split) in {results}; run `promo-bench tune --method {cls.name} "

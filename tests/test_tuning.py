@@ -87,3 +87,8 @@ def test_run_tuned_takes_the_best_configuration_and_marks_the_row(data, tmp_path
     table = build_table(rows, EventCache(store), split="test", subset="all", metrics=["hr@10"], reference=None)
     assert any(r.variant.startswith("tuned=") for r in table.rows) and any(not r.variant for r in table.rows)
     assert "Rows marked tuned" in table.caption() and f"{best.n_complete} trials" in table.caption()
+    suite_view = build_table(rows, EventCache(store), split="test", subset="all", metrics=["hr@10"], reference=None,
+                             plain_only=True, tuned=True)
+    assert [r.variant[:6] for r in suite_view.rows] == ["tuned="]  # the tuned row stands in for the default one
+    random_plan = runner.plan(["random"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)
+    assert not random_plan[0].spec.variant and not random_plan[0].spec.tuning  # nothing to tune: its default row

@@ -37,6 +37,7 @@ class ReportOptions:
     digits: int = 4
     plots: bool = False
     split: str = "test"
+    tuned: bool = False  # suite tables: each method's tuned row (run --tuned) instead of its default one
 
 
 def _write(path: Path, text: str) -> Path:
@@ -222,10 +223,11 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
                                 reference=suite.reference if suite.reference in present else None,
                                 methods=list(suite.all_methods), test=opts.test, alpha=opts.alpha,
                                 digits=opts.digits, order=list(suite.all_methods), names=dict(suite.labels),
-                                plain_only=True, title=suite.title, below_rule=list(suite.below_rule))
+                                plain_only=True, title=suite.title, below_rule=list(suite.below_rule),
+                                tuned=opts.tuned)
             table.notes.extend(suite.notes)
             if missing:
                 table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
-            written += _write_table(table, out / "suites" / suite.name / f"{protocol}-{suite.budget}-{opts.split}-{subset}",
-                                    opts)
+            folder = out / "suites" / (suite.name + ("-tuned" if opts.tuned else ""))
+            written += _write_table(table, folder / f"{protocol}-{suite.budget}-{opts.split}-{subset}", opts)
     return written

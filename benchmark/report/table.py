@@ -163,16 +163,21 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
                 metrics: list[str],
                 reference: str | None, methods: list[str] | None = None, test: str = "t", alpha: float = 0.05,
                 digits: int = 4, order: list[str] | None = None, names: dict[str, str] | None = None,
-                plain_only: bool = False, title: str = "", below_rule: list[str] | None = None) -> Table:
+                plain_only: bool = False, title: str = "", below_rule: list[str] | None = None,
+                tuned: bool = False) -> Table:
     """One table; with a list of subsets (the warm-up stages) its columns are (dataset, subset, metric) and the
     Holm correction runs across every column, so the marks hold for the table as a whole.
 
-    A suite's table passes its row ``order`` and display ``names``, ``plain_only`` to keep each method's
+    With ``plain_only`` and ``tuned`` a method's tuned row (``run --tuned``) stands in for its default one where it
+    has one. A suite's table passes its row ``order`` and display ``names``, ``plain_only`` to keep each method's
     default options only (no variants, no audit rows), and ``below_rule``: reference points (random, popular)
     shown under the rule with the variants, never ranked or tested."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
     chosen = [k for k in rows if (methods is None or k.method in methods)
-              and not (plain_only and (k.variant or k.audit))]
+              and not (plain_only and (k.variant or k.audit) and not (tuned and _is_tuned(k)))]
+    if tuned:  # a method with a tuned row shows that one
+        have = {k.method for k in chosen if _is_tuned(k)}
+        chosen = [k for k in chosen if _is_tuned(k) or k.method not in have]
     keys = [k for k in chosen if rows[k].seeds]  # a row whose every trial failed has no cells, only a note
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
@@ -295,6 +300,10 @@ def detectable(comparisons: list[Comparison], metrics: list[str], alpha: float) 
         df = None if any(c.df is None for c in mine) else float(np.median([c.df for c in mine]))
         out[metric] = (minimum_detectable_effect(se, df, alpha), minimum_detectable_effect(se, df, alpha / len(testable)))
     return out
+
+
+def _is_tuned(key: RowKey) -> bool:
+    return key.variant.startswith("tuned=") and not key.audit
 
 
 def fmt(value: float, digits: int) -> str:
