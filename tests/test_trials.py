@@ -40,7 +40,7 @@ def test_trial_id_changes_with_every_field(data):
     _, split = data
     base = spec_for("dssm", split)
     ids = {base.trial_id}
-    for change in ({"seed": 1}, {"method_version": "2"}, {"split_hash": "x"}, {"dataset": "other"},
+    for change in ({"seed": 1}, {"method_version": "99"}, {"split_hash": "x"}, {"dataset": "other"},
                    {"protocol": "cold"}, {"budget": "paper"}, {"options": dict(base.options, lr=0.5)},
                    {"method": "dssm2"}):
         ids.add(replace(base, **change).trial_id)
