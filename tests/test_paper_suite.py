@@ -26,7 +26,9 @@ GOLDEN = Path(__file__).parent / "golden"
 NEW_ROWS = ["dcn", "cdn", "plate", "cb2cf", "ppr"]
 # loo HR@10 above random's (about 0.09 with 100 sampled negatives); quick budget on the full ML-100K split.
 # CB2CF scores with the user's content vector only ([D]'s design), so it is the weakest of them.
-MARGIN = {"cb2cf": 0.08}
+# CDN and PLATE train on the explicit labels only since version 2 (as every sequence method does on loo, issue 19),
+# so after the quick budget's 4 epochs they sit 0.10 and 0.14 above random (0.2004 and 0.2425 against 0.1045).
+MARGIN = {"cb2cf": 0.08, "cdn": 0.07, "plate": 0.1}
 
 
 @pytest.fixture(scope="module")
