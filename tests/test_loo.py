@@ -267,7 +267,10 @@ def test_sampled_training_negatives_are_causal_unrated_and_carry_their_own_windo
     first = {}
     for uu, ii, tt in zip(tr0["user"], tr0["item"], tr0["time"]):
         first[ii] = min(first.get(ii, tt), tt)
-    rated = set(zip(tr0["user"].tolist(), tr0["item"].tolist()))
+    first_rated = {}
+    for uu, ii, tt in zip(tr0["user"].tolist(), tr0["item"].tolist(), tr0["time"].tolist()):
+        first_rated[(uu, ii)] = min(first_rated.get((uu, ii), tt), tt)
+    later = 0
     by_place = {int(p): r for r, p in enumerate(tr0["place"]) if tr0["label"][r] == 1}
     posm = tr0["label"] == 1
     negm = tr0["label"] == 0
@@ -277,12 +280,15 @@ def test_sampled_training_negatives_are_causal_unrated_and_carry_their_own_windo
         src = by_place[int(tr["place"][r])]  # the positive it was drawn for
         assert tr0["user"][src] == user and tr0["time"][src] == time
         assert first[item] < time, "a sampled item that did not exist yet"
-        assert (user, item) not in rated, "a sampled item the user rated"
+        assert item != tr0["item"][src], "the positive itself as its negative"
+        assert first_rated.get((user, item), time) >= time, "a sampled item the user had rated before"
+        later += (user, item) in first_rated  # rated only later: the draw did not read the future
         assert np.array_equal(tr["hist"][r], tr0["hist"][src]) and np.array_equal(tr["hist_mask"][r], tr0["hist_mask"][src])
         assert tr["fb_pos"][r][tr["fb_pos_mask"][r]].tolist() == _naive_window(
             tr0["item"][posm], tr0["user"][posm], tr0["time"][posm], tr0["place"][posm], item, time, k)
         assert tr["fb_neg"][r][tr["fb_neg_mask"][r]].tolist() == _naive_window(
             tr0["item"][negm], tr0["user"][negm], tr0["time"][negm], tr0["place"][negm], item, time, k)
+    assert later > 0, "no sampled item is one the user rates later: the sampler reads later training rows"
 
 
 def test_every_method_trains_on_the_same_rows_on_loo_by_default():

@@ -77,29 +77,32 @@ def _draw_candidates(rng: np.random.Generator, users: np.ndarray, positives: np.
     return cand, mask
 
 
-def _train_negatives(rng: np.random.Generator, users: np.ndarray, times: np.ndarray, first: np.ndarray,
-                     rated: np.ndarray, n_items: int, n: int, max_rounds: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """(row, item): ``n`` sampled negatives per query row (user, time), drawn uniformly with replacement among the
-    items that exist at that time (a training-period row strictly before it: the evaluation candidates' existence
-    rule) and that the user never rated in the training period (``rated``: sorted user * n_items + item keys).
-    A row with no such item keeps fewer; rejected draws are redrawn."""
+def _train_negatives(rng: np.random.Generator, users: np.ndarray, items: np.ndarray, times: np.ndarray,
+                     first: np.ndarray, rated_keys: np.ndarray, rated_first: np.ndarray, n_items: int, n: int,
+                     max_rounds: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item): ``n`` sampled negatives per query row (user, its positive item, time), drawn uniformly with
+    replacement among the items that exist at that time (a training-period row strictly before it: the evaluation
+    candidates' existence rule), other than the positive and than items the user rated strictly before that time
+    (``rated_keys``: sorted user * n_items + item; ``rated_first``: the first time of each). A later rating of the
+    user never decides a draw. A row with no such item keeps fewer; rejected draws are redrawn."""
     pool_order = np.argsort(first, kind="stable")
     size = np.searchsorted(first[pool_order], times, side="left")
     rows = np.repeat(np.arange(len(users)), n)
     rows = rows[size[rows] > 0]
-    items = np.empty(len(rows), dtype=np.int64)
+    drawn = np.empty(len(rows), dtype=np.int64)
     todo = np.arange(len(rows))
     for _ in range(max_rounds):
         if not len(todo):
             break
         r = rows[todo]
-        items[todo] = pool_order[(rng.random(len(todo)) * size[r]).astype(np.int64)]
-        key = users[r].astype(np.int64) * n_items + items[todo]
-        hit = np.searchsorted(rated, key)
-        todo = todo[(hit < len(rated)) & (rated[np.minimum(hit, len(rated) - 1)] == key)]
+        drawn[todo] = pool_order[(rng.random(len(todo)) * size[r]).astype(np.int64)]
+        key = users[r].astype(np.int64) * n_items + drawn[todo]
+        hit = np.minimum(np.searchsorted(rated_keys, key), max(len(rated_keys) - 1, 0))
+        before = (rated_keys[hit] == key) & (rated_first[hit] < times[r]) if len(rated_keys) else np.zeros(len(r), bool)
+        todo = todo[before | (drawn[todo] == items[r])]
     keep = np.ones(len(rows), dtype=bool)
-    keep[todo] = False  # every existing item rated by this user, or luck ran out: fewer negatives for this row
-    return rows[keep], items[keep]
+    keep[todo] = False  # every existing item already rated by this user, or luck ran out: fewer for this row
+    return rows[keep], drawn[keep]
 
 
 WindowMaker = Callable[[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple], dict[str, np.ndarray]]
@@ -176,9 +179,11 @@ def _with_train_negatives(arrays: dict[str, np.ndarray], params: dict[str, Any],
     item's own causal windows as of that time. Every method that reads training rows gets them, so the training
     signal is one for all; sampled rows never enter a window, a count or an existence time."""
     rng = np.random.default_rng([params["split_seed"], 1])  # its own stream: the candidates do not move
-    rated = np.unique(u[context].astype(np.int64) * n_items + i[context])
+    keys = u[context].astype(np.int64) * n_items + i[context]
+    rated_keys, first_at = np.unique(keys, return_index=True)  # rows are in time order: the first is the earliest
     q = np.flatnonzero(train_pos)
-    rows, items = _train_negatives(rng, u[q], t[q], first, rated, n_items, params["train_negatives"])
+    rows, items = _train_negatives(rng, u[q], i[q], t[q], first, rated_keys, t[context][first_at], n_items,
+                                   params["train_negatives"])
     q = q[rows]
     scratch = {"history": 0, "feedback_pos": 0, "feedback_neg": 0}  # the split's tie counts describe real rows
     make = _window_maker(u, i, t, pos, ctx_pos, ctx_neg, n_users, n_items, params, scratch, inclusive=False)
