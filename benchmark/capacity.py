@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-SIZE_OPTIONS = ("dim", "hidden", "rank", "latent_dim")  # the first one a method has names its size
+SIZE_OPTIONS = ("dim", "hidden", "rank")  # the first one a method has names its size
 
 
 def _parameters(obj: Any, seen: set[int], depth: int = 0) -> list[torch.Tensor]:

@@ -248,8 +248,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from benchmark.env import resolve_device
     from benchmark.fitted import FittedCache
     from benchmark.files import cache_root
-    from benchmark.protocols import get_split, parse_protocol_options
+    from benchmark.protocols import PROTOCOLS, get_split, parse_protocol_options
     from benchmark.registry import get_method
+    from benchmark.runner import select_datasets
     from benchmark.space import describe
     from benchmark.tuning import tune_method
 
@@ -263,7 +264,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     for cls in classes:
         if args.protocol not in cls.protocols:
             raise BenchError(f"--method {cls.name}: does not run under protocol {args.protocol!r}")
-    inter = load_dataset(args.dataset, args.data_dir)
+    (dataset,) = select_datasets([args.dataset], args.data_dir)  # present and verified, as for run
+    inter = load_dataset(dataset, args.data_dir)
     options = parse_protocol_options(parse_set_options(args.protocol_set, "--protocol-set", "PROTOCOL"))
     split, _ = get_split(inter, args.protocol, options.get(args.protocol))
     device = resolve_device(args.device)
@@ -271,7 +273,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     rows = []
     for cls in classes:
         print(f"tuning {cls.name} on {args.dataset}/{args.protocol}: {args.trials} trials, validation "
-              f"{_valid_metric(args.protocol)} only", file=sys.stderr)
+              f"{PROTOCOLS[args.protocol].VALID_METRIC} only", file=sys.stderr)
         r = tune_method(cls, split, inter, device, args.budget, args.trials, Path(args.results), args.timeout, cache)
         rows.append([r.method, r.n_complete, r.n_pruned, r.n_failed,
                      "-" if r.best_value is None else f"{r.best_value:.4f}", f"{r.seconds:.0f}",
@@ -280,12 +282,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"studies in {Path(args.results) / 'tuning' / 'studies.db'}; `promo-bench run --tuned ...` runs them",
           file=sys.stderr)
     return 0
-
-
-def _valid_metric(protocol: str) -> str:
-    from benchmark.protocols import PROTOCOLS
-
-    return PROTOCOLS[protocol].VALID_METRIC
 
 
 def cmd_data(args: argparse.Namespace) -> int:

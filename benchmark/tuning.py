@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,6 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
         return float(env.evaluator.validate(env, method, TUNE_SEED, audit, metric))
 
     done = _finished(study, optuna)
-    import time
-
     t0 = time.perf_counter()
     if done < n_trials:
         study.optimize(objective, n_trials=n_trials - done, timeout=timeout, catch=(Exception,))
