@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-SIZE_OPTIONS = ("dim", "hidden", "rank")  # the first one a method has names its size
+from benchmark.budgets import size_option
 
 
 def _parameters(obj: Any, seen: set[int], depth: int = 0) -> list[torch.Tensor]:
@@ -55,7 +55,8 @@ def capacity(method: Any, options: dict[str, Any], fit_info: dict[str, Any]) -> 
     seen: set[int] = set()
     backbone = [p for b in _backbones(method) for p in _parameters(b, seen)]
     own = _parameters(method, seen)  # a tensor shared with a backbone counts as the backbone's
-    size = next(((k, options[k]) for k in SIZE_OPTIONS if k in options), (None, None))
+    key = size_option(options)
+    size = (key, options[key] if key else None)
     return {"parameters": int(sum(p.numel() for p in own)), "backbone_parameters": int(sum(p.numel() for p in backbone)),
             "size_option": size[0], "size": size[1],
             "epochs_run": fit_info.get("epochs_run"), "best_epoch": fit_info.get("best_epoch"),

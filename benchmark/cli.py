@@ -13,6 +13,16 @@ from benchmark.config import parse_set_options
 from benchmark.errors import BenchError
 
 
+def _budget(value: str) -> str:
+    from benchmark.budgets import parse
+
+    try:
+        parse(value)
+    except BenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--budget {value!r}: ")) from None
+    return value
+
+
 def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -39,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", nargs="+", metavar="D")
     run.add_argument("--protocol", nargs="+", metavar="P")
     run.add_argument("--seeds", type=int, default=None, help="number of trial seeds, 0..N-1 (default 3, or the suite's)")
-    run.add_argument("--budget", default=None, choices=["quick", "paper"], help="default paper, or the suite's")
+    run.add_argument("--budget", default=None, type=_budget, help="quick or paper (default, or the suite's); SCHEDULE-dD sets every method's size to D (the capacity-matched regime)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--results", default="results", help="results folder (default results/)")
     run.add_argument("--data-dir", default=None, help="folder with one dataset's files (needs one --dataset)")
@@ -77,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--trials", type=int, default=20, metavar="N",
                       help="finished trials per method (a resumed study counts its own; default 20)")
     tune.add_argument("--timeout", type=float, default=None, metavar="S", help="wall-clock cap per method, seconds")
-    tune.add_argument("--budget", default="paper", choices=["quick", "paper"])
+    tune.add_argument("--budget", default="paper", type=_budget)
     tune.add_argument("--device", default="auto")
     tune.add_argument("--results", default="results", help="its studies go to RESULTS/tuning/studies.db")
     tune.add_argument("--data-dir", default=None)
@@ -99,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("method")
     val.add_argument("--include", action="append", default=[], metavar="FILE.py")
     val.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
-    val.add_argument("--budget", default="quick", choices=["quick", "paper"])
+    val.add_argument("--budget", default="quick", type=_budget)
     val.add_argument("--data-dir", default=None, help="ML-100K's folder, where recbole's embedded copy is absent")
 
     st = sub.add_parser("status", help="count stored trials")

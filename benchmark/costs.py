@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import torch
 
+from benchmark.budgets import schedule
 from benchmark.env import cpu_model
 
 REFERENCE = Path(__file__).resolve().parent / "costs_reference.json"
@@ -68,9 +69,9 @@ class CostModel:
         if ref is not None:
             self.sources["reference table"] = self.sources.get("reference table", 0) + 1
             scale = max(n_rows, 1) / REFERENCE_ROWS
-            return float(ref) * scale * (QUICK_SHARE if budget == "quick" else 1.0)
+            return float(ref) * scale * (QUICK_SHARE if schedule(budget) == "quick" else 1.0)
         self.sources["a flat guess"] = self.sources.get("a flat guess", 0) + 1
-        return UNKNOWN_S * (QUICK_SHARE if budget == "quick" else 1.0)
+        return UNKNOWN_S * (QUICK_SHARE if schedule(budget) == "quick" else 1.0)
 
     def describe(self) -> str:
         parts = [f"{n} from {src}" for src, n in sorted(self.sources.items())]

@@ -195,8 +195,10 @@ class Method(abc.ABC):
 
     @classmethod
     def resolved_defaults(cls, budget: str) -> dict[str, Any]:
+        from benchmark.budgets import overrides
+
         out = dict(cls.defaults)
-        out.update(cls.budgets.get(budget, {}))
+        out.update(overrides(cls, budget))
         return out
 
 

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from benchmark import budgets
 from benchmark.config import resolve_options, variant_label
 from benchmark.costs import CostModel, format_duration
 from benchmark.data.card import get_card, list_cards
@@ -26,8 +27,6 @@ from benchmark.protocols.split import Split
 from benchmark.registry import get_method, identity_version, registry
 from benchmark.store import ResultStore
 from benchmark.trial import TrialSpec
-
-BUDGETS = ("quick", "paper")
 
 
 @dataclass
@@ -124,8 +123,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
          data_options: dict[str, Any] | None = None, tuned: Path | None = None) -> list[Planned]:
     """Every (dataset, protocol, method, seed) trial to run; with ``tuned`` (a results folder holding studies) each
     method takes its best validation configuration from ``promo-bench tune``."""
-    if budget not in BUDGETS:
-        raise BenchError(f"--budget {budget!r}: expected one of {', '.join(BUDGETS)}")
+    budgets.parse(budget)
     if seeds < 1:
         raise BenchError(f"--seeds {seeds}: expected at least 1")
     for p in protocols or []:
@@ -156,7 +154,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
                 if missing:
                     raise BenchError(f"method {name!r} requires {', '.join(sorted(missing))}, which dataset "
                                      f"{dataset!r} does not provide under protocol {protocol!r}")
-                options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
+                options, changed = resolve_options(name, cls.defaults, budgets.overrides(cls, budget),
                                                    set_options.get(name, {}), cls.option_ranges)
                 variant, tuning = variant_label(changed), {}
                 if tuned is not None:

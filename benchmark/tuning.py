@@ -75,6 +75,7 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
                 timeout: float | None = None, cache: Any = None) -> StudyResult:
     """Run the method's study up to ``n_trials`` finished trials (a resumed study counts the ones it has)."""
     optuna = _optuna()
+    from benchmark.budgets import overrides
     from benchmark.config import resolve_options
     from benchmark.identity import harness_hash
     from benchmark.registry import identity_version
@@ -85,7 +86,7 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
         raise BenchError(f"method {cls.name!r} declares no search_space; nothing to tune")
     tuning_split = validation_only(split)
     env = TrialEnvironment(tuning_split, inter, device, cache)
-    base, _ = resolve_options(cls.name, cls.defaults, cls.budgets.get(budget, {}), {}, cls.option_ranges)
+    base, _ = resolve_options(cls.name, cls.defaults, overrides(cls, budget), {}, cls.option_ranges)
     metric = env.protocol.VALID_METRIC
     name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, split.meta["protocol"],
                       split.hash, budget)

@@ -8,7 +8,7 @@ from benchmark.cli import main
 from benchmark.config import parse_value, resolve_options
 from benchmark.errors import BenchError
 from benchmark.registry import get_method, registry
-from benchmark.runner import BUDGETS
+from benchmark import budgets
 from conftest import write_grouplens
 
 
@@ -73,8 +73,8 @@ def test_more_negatives_than_items_is_said_and_bounded(tmp_path, data, capsys):
 def test_every_built_in_default_is_in_range():
     for name in sorted(registry()):
         cls = get_method(name)
-        for budget in BUDGETS:
-            resolve_options(name, cls.defaults, cls.budgets.get(budget, {}), {}, cls.option_ranges)
+        for budget in (*budgets.SCHEDULES, "paper-d32", "quick-d8"):
+            resolve_options(name, cls.defaults, budgets.overrides(cls, budget), {}, cls.option_ranges)
 
 
 def test_list_and_object_options_parse_as_json():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark import budgets
 from benchmark.config import resolve_options, variant_label
 from benchmark.errors import BenchError
 from benchmark.method import Method
@@ -29,7 +30,7 @@ def data():
 
 def spec_for(name: str, split, seed: int = 0, budget: str = "quick", **opts) -> TrialSpec:
     cls = get_method(name)
-    options, changed = resolve_options(name, cls.defaults, cls.budgets.get(budget, {}),
+    options, changed = resolve_options(name, cls.defaults, budgets.overrides(cls, budget),
                                        {k: str(v) for k, v in opts.items()})
     return TrialSpec(method=name, method_version=cls.version, origin="test", options=options,
                      variant=variant_label(changed), budget=budget, dataset="ml-100k", protocol="loo",
