@@ -11,6 +11,7 @@ validation, its records and its tables with no lookup by protocol name. This mod
 from __future__ import annotations
 
 import abc
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -140,6 +141,9 @@ class Pointwise(Evaluator):
     kind = "pointwise"
     profile = Profile(("auc",), ("auc",), "auc", False, "items", "stage", ("auc", "logloss"), STAGES, False)
 
+    def __init__(self) -> None:
+        self._chosen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # method -> (key, lr, search)
+
     def validate(self, env, method, seed, audit, metric):
         # validation new items at the base stage (no warm-up inside a fit)
         summary, _ = warmup_loop.evaluate(method, env.views.events("valid"), env.views.events("warm_valid"),
@@ -147,8 +151,18 @@ class Pointwise(Evaluator):
         return float(summary[STAGES[0]][metric] or 0.0)
 
     def evaluate(self, env, method, part, seed, audit, save_scores, vectors):
+        params = env.split.meta["params"]
+        # chosen on the validation items, never on test rows; once per fitted method and seed (valid comes first)
+        key = (env.split.hash, seed)
+        if self._chosen.get(method, (None,))[0] != key:
+            self._chosen[method] = (key, *warmup_loop.choose_lr(method, env.views.events("valid"),
+                                                                env.views.events("warm_valid"), params, seed))
+        _, lr, search = self._chosen[method]
         summary, vec = warmup_loop.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
-                                       env.split.meta["params"], seed)
+                                            {**params, "warm_lr": lr}, seed)
+        for stage in STAGES[1:]:
+            if search and "warm_up" in summary[stage]:
+                summary[stage]["warm_up"]["lr_search"] = search  # valid pooled AUC, mean over warm-up stages
         vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
                         f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})
         return summary

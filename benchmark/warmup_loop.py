@@ -1,8 +1,8 @@
 """The ``warmup`` protocol's evaluation loop: cold start, then three warm-up stages, each followed by scoring.
 
 The harness owns the loop so that every method gets the same optimiser and budget (the protocol's
-``warm_lr``, ``warm_batch`` and ``warm_epochs``: Adam, no weight decay, a fresh optimiser per stage, as
-CVAR's ``main.py`` does per phase). Only the tensors a method returns from ``warm_parameters()`` are
+``warm_batch`` and ``warm_epochs``: Adam, no weight decay, a fresh optimiser per stage, as CVAR's ``main.py`` does
+per phase; the learning rate chosen per method from ``warm_lrs`` on the validation items by one rule). Only the tensors a method returns from ``warm_parameters()`` are
 updated; with a fresh Adam and no decay, rows of an embedding table that get no gradient stay unchanged.
 Each evaluation part (validation items, test items) warms up its own copy of the fitted method, so the
 test copy never saw a validation item's warm-up.
@@ -18,7 +18,7 @@ import torch
 
 from benchmark import pointwise
 from benchmark.method import Method, TrainData, require_finite
-from benchmark.protocols.warmup import STAGES
+from benchmark.protocols.warmup import STAGES, warm_lrs
 from benchmark.tensors import TensorTable
 
 EVAL_BATCH = 4096
@@ -68,7 +68,30 @@ def warm_up_stage(method: Method, rows: dict[str, torch.Tensor], params: dict[st
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-    return {"updated": True, "steps": len(losses), "mean_loss": float(np.mean(losses)) if losses else None}
+    return {"updated": True, "lr": params["warm_lr"], "steps": len(losses),
+            "mean_loss": float(np.mean(losses)) if losses else None}
+
+
+def is_static(method: Method) -> bool:
+    """Nothing to warm up and no observe step: the cold-start scores stand at every stage."""
+    return not method.warm_parameters() and type(method).observe is Method.observe
+
+
+def choose_lr(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, params: dict[str, Any],
+              seed: int) -> tuple[float, dict[str, float]]:
+    """The warm-up learning rate for ``method``, chosen on the *validation* part's rows (the caller passes them):
+    the rate of ``warm_lrs`` with the best pooled AUC averaged over the three warm-up stages (per-item AUC ranks
+    one item's users and barely moves with warm-up), the smaller rate on a tie; every method gets the same grid and
+    rule. Returns (rate, pooled AUC per rate)."""
+    grid = warm_lrs(params)
+    if len(grid) == 1 or is_static(method):
+        return grid[0] if len(grid) == 1 else float(params["warm_lr"]), {}
+    scores: dict[float, float] = {}
+    for lr in grid:
+        summary, _ = evaluate(method, eval_rows, warm_rows, {**params, "warm_lr": lr}, seed)
+        scores[lr] = float(np.mean([summary[s]["auc_pooled"] for s in STAGES[1:]]))
+    best = max(grid, key=lambda lr: (scores[lr], -lr))
+    return best, {str(lr): v for lr, v in scores.items()}
 
 
 def evaluate(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, params: dict[str, Any], seed: int,
@@ -85,7 +108,7 @@ def evaluate(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, par
     summary: dict[str, Any] = {}
     cols: dict[str, list[np.ndarray]] = {"item": [], "stage": [], "auc": [], "logloss": []}
     # a method with nothing to warm up and no observe step reports its cold-start scores at every stage
-    static = len(stages) == 1 or (not m.warm_parameters() and type(m).observe is Method.observe)
+    static = len(stages) == 1 or is_static(m)
     logits = np.zeros(0)
     for s, stage in enumerate(stages):
         info: dict[str, Any] = {}

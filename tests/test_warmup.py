@@ -349,3 +349,57 @@ def test_multi_hot_fields_pool_by_mean_or_by_sum_as_cvar():
     torch.testing.assert_close(s[1, 0], m[1, 0])
     with pytest.raises(ValueError, match="multi_hot"):
         FieldPool(names, 5, 4, "max")
+
+
+# --- the warm-up learning rate, chosen per method on validation (issue 19) ------------------------------------
+
+def test_warm_lrs_must_be_positive_numbers():
+    inter = synthetic()
+    for bad in ("fast", "1e-3,-1", ","):
+        with pytest.raises(BenchError, match="warm_lrs must be positive numbers separated by commas"):
+            get_split(inter, "warmup", SMALL | {"warm_lrs": bad})
+
+
+def test_each_method_gets_the_rate_that_is_best_on_validation_items_only(monkeypatch):
+    """Before, one warm_lr (chosen on the CTR family) served every method; now the harness picks each method's
+    from the same grid by the same rule, reading the validation part only, and the test part uses that rate."""
+    inter, split = _small_split()
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    seen: list[set] = []
+    real = warmup_loop.choose_lr
+
+    def spy(method, eval_rows, warm_rows, params, seed):
+        seen.append(set(eval_rows.numpy("place").tolist()) | set(warm_rows.numpy("place").tolist()))
+        return real(method, eval_rows, warm_rows, params, seed)
+
+    monkeypatch.setattr(warmup_loop, "choose_lr", spy)
+    spec = TrialSpec("spy", "1", "test", {}, "", "quick", "synthetic", "warmup", split.hash, 0)
+    record, _ = run_trial(spec, Spy, split, inter, env.device, env=env)
+    assert record["status"] == "ok", record.get("traceback")
+    valid = set(env.views.events("valid").numpy("place").tolist()) | set(
+        env.views.events("warm_valid").numpy("place").tolist())
+    assert len(seen) == 1 and seen[0] == valid  # once per fitted method, on validation rows alone
+    info = record["metrics"]["test"]["warm-a"]["warm_up"]
+    search = {float(k): v for k, v in info["lr_search"].items()}
+    assert sorted(search) == list(proto.warm_lrs(split.meta["params"])) == [1e-4, 1e-3, 1e-2]
+    best = max(sorted(search), key=lambda lr: (search[lr], -lr))
+    assert all(record["metrics"][p][s]["warm_up"]["lr"] == best for p in ("valid", "test") for s in proto.STAGES[1:])
+    direct, _ = warmup_loop.evaluate(_fitted_spy(env), env.views.events("test"), env.views.events("warm_test"),
+                                     {**split.meta["params"], "warm_lr": best}, 0)
+    assert direct["warm-c"]["auc_pooled"] == record["metrics"]["test"]["warm-c"]["auc_pooled"]
+
+
+def _fitted_spy(env):
+    spy = Spy({}, env.context(0, "quick", False))
+    spy.fit(env.views.train())
+    return spy
+
+
+def test_an_empty_grid_gives_every_method_warm_lr():
+    inter = synthetic(n_users=60, n_items=40, n_rows=2400)
+    split, _ = get_split(inter, "warmup", SMALL | {"warm_lrs": "", "warm_lr": 0.02})
+    env = TrialEnvironment(split, inter, torch.device("cpu"))
+    spec = TrialSpec("spy", "1", "test", {}, "", "quick", "synthetic", "warmup", split.hash, 0)
+    record, _ = run_trial(spec, Spy, split, inter, env.device, env=env)
+    info = record["metrics"]["test"]["warm-b"]["warm_up"]
+    assert info["lr"] == 0.02 and "lr_search" not in info

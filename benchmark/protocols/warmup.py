@@ -31,7 +31,7 @@ from benchmark.protocols.params import identity_hash, merge
 from benchmark.protocols.split import PARTS, Split
 
 NAME = "warmup"
-VERSION = "2"  # 2: the first stage is "base" (was "cold"), the split meta lost features_sha256
+VERSION = "3"  # 2: the first stage is "base" (was "cold"), the split meta lost features_sha256; 3: warm_lrs
 EVALUATION = "pointwise"  # labelled rows scored one by one: AUC per new item, pooled AUC, log-loss
 IMPLICIT = False  # training rows are labelled (1 positive / 0 explicit negative)
 VALID_METRIC = "auc"  # mean per-item AUC of the validation new items at the base stage (before any warm-up)
@@ -40,8 +40,10 @@ PROVIDES: frozenset[str] = frozenset()  # no causal windows
 # names the protocol and the subsets of the other two
 STAGES = ("base", "warm-a", "warm-b", "warm-c")
 DEFAULTS: dict[str, Any] = {"n_old": 100, "k": 10, "min_eval_rows": 10, "split_seed": 0,
-                            # the warm-up budget, the same for every method (the harness runs the loop)
-                            "warm_lr": 1e-3, "warm_batch": 32, "warm_epochs": 1}
+                            # the warm-up budget, the same for every method (the harness runs the loop); each
+                            # method's learning rate is chosen from warm_lrs on the validation items (issue 19:
+                            # one rate chosen on the CTR family favoured it), warm_lr when warm_lrs is empty
+                            "warm_lr": 1e-3, "warm_lrs": "1e-4,1e-3,1e-2", "warm_batch": 32, "warm_epochs": 1}
 
 
 def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,7 +56,23 @@ def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | No
                          f"({3 * params['k'] + params['min_eval_rows']}), or no item can be new")
     if not params["warm_lr"] > 0:
         raise BenchError(f"warmup protocol: warm_lr must be positive, got {params['warm_lr']}")
+    warm_lrs(params)
     return params
+
+
+def warm_lrs(params: dict[str, Any]) -> tuple[float, ...]:
+    """The learning rates validation chooses from (ascending), or ``(warm_lr,)`` when ``warm_lrs`` is empty."""
+    text = params["warm_lrs"].strip()
+    if not text:
+        return (float(params["warm_lr"]),)
+    try:
+        grid = tuple(sorted({float(v) for v in text.split(",")}))
+    except ValueError:
+        grid = ()
+    if not grid or not all(v > 0 for v in grid):
+        raise BenchError(f"warmup protocol: warm_lrs must be positive numbers separated by commas (or empty for "
+                         f"warm_lr alone), got {params['warm_lrs']!r}")
+    return grid
 
 
 def split_hash(interactions_hash: str, params: dict[str, Any]) -> str:
