@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "(rows, names, metrics and subsets from the suite), under OUT/suites/NAME/")
     rep.add_argument("--tuned", action="store_true", help="with --suite: each method's tuned row (run --tuned) "
                      "instead of its default one, under OUT/suites/NAME-tuned/")
+    rep.add_argument("--std", action="store_true", help="LaTeX cells also show ± the sample std over seeds")
+    rep.add_argument("--latex-fit", default="shrink", choices=["shrink", "resize", "none"],
+                     help="shrink (default): scale a LaTeX table down to the column only when it is too wide; "
+                     "resize: always scale to the column; none: natural width")
     return p
 
 
@@ -371,7 +375,8 @@ def report_options(args: argparse.Namespace) -> Any:
     reference = "promo" if args.reference is None else (None if args.reference == "none" else args.reference)
     return ReportOptions(formats=args.format, reference=reference, reference_given=given,
                          methods=args.methods, metrics=args.metrics, subsets=args.subset, test=args.test,
-                         alpha=args.alpha, plots=args.plots, tuned=args.tuned)
+                         alpha=args.alpha, plots=args.plots, tuned=args.tuned, std=args.std,
+                         latex_fit=args.latex_fit)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

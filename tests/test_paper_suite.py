@@ -191,8 +191,11 @@ def test_paper_table_matches_the_golden_file(tmp_path):
     out = tmp_path / "reports"
     written = build_suite_reports(store, out, PAPER, ReportOptions(formats=["latex", "md"]))
     names = sorted(p.name for p in written)
-    assert names == sorted(f"loo-paper-test-{s}{x}" for s in ("all", "cold") for x in (".tex", "-document.tex", ".md"))
-    tex = (out / "suites" / "paper" / "loo-paper-test-all.tex").read_text()
+    assert names == sorted(f"loo-paper-test-{s}{x}" for s in ("all", "cold")
+                           for x in (".tex", "-star.tex", "-tabular.tex", "-document.tex", ".md"))
+    tex = (out / "suites" / "paper" / "loo-paper-test-all-tabular.tex").read_text()
+    fragment = (out / "suites" / "paper" / "loo-paper-test-all.tex").read_text()
+    assert r"\label{tab:paper-loo-paper-test-all}" in fragment and r"\caption{PROMO's Table 2 line-up" in fragment
     lines = tex.splitlines()
     assert r"\multicolumn{4}{c}{ml-100k} & \multicolumn{4}{c}{ml-1m}" in tex
     assert lines[4] == "Method & HR@5 & HR@10 & NDCG@5 & NDCG@10 & HR@5 & HR@10 & NDCG@5 & NDCG@10 \\\\"

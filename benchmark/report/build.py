@@ -38,6 +38,8 @@ class ReportOptions:
     plots: bool = False
     split: str = "test"
     tuned: bool = False  # suite tables: each method's tuned row (run --tuned) instead of its default one
+    std: bool = False  # LaTeX cells carry ± the sample std over seeds
+    latex_fit: str = "shrink"  # benchmark.report.latex.FITS
 
 
 def _write(path: Path, text: str) -> Path:
@@ -137,11 +139,17 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
     return written
 
 
-def _write_table(table, stem: Path, opts: ReportOptions) -> list[Path]:
+def _write_table(table, stem: Path, opts: ReportOptions, label: str = "") -> list[Path]:
+    """Every format of one table; ``label`` (default ``tab:`` + the file stem) is the LaTeX label."""
     written = []
     if "latex" in opts.formats:
-        written.append(_write(stem.with_suffix(".tex"), latex.tabular(table)))
-        written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table)))
+        table.show_std = opts.std
+        label = label or f"tab:{stem.name}"
+        written.append(_write(stem.with_suffix(".tex"), latex.fragment(table, label, fit=opts.latex_fit)))
+        written.append(_write(stem.parent / f"{stem.name}-star.tex",
+                              latex.fragment(table, label + "-wide", star=True, fit=opts.latex_fit)))
+        written.append(_write(stem.parent / f"{stem.name}-tabular.tex", latex.tabular(table)))
+        written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table, label)))
     if "md" in opts.formats:
         written.append(_write(stem.with_suffix(".md"), render.markdown(table)))
     if "csv" in opts.formats:
@@ -229,5 +237,6 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
             if missing:
                 table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
             folder = out / "suites" / (suite.name + ("-tuned" if opts.tuned else ""))
-            written += _write_table(table, folder / f"{protocol}-{suite.budget}-{opts.split}-{subset}", opts)
+            stem = f"{protocol}-{suite.budget}-{opts.split}-{subset}"
+            written += _write_table(table, folder / stem, opts, label=f"tab:{folder.name}-{stem}")
     return written

@@ -1,4 +1,11 @@
-"""LaTeX rendering of a TableModel: booktabs, no vertical rules, bold best, underlined second best."""
+"""LaTeX rendering of a TableModel: booktabs, no vertical rules, bold best, underlined second best.
+
+What a paper ``\\input``s is a float (``table`` for one column, ``table*`` for two) with its short caption above
+(ACM and IEEE both want it there), a stable ``\\label``, the details in a footnote-size note below, and a width that
+fits the column: ``\\small`` with tighter column gaps, shrunk to ``\\linewidth`` only when still too wide
+(``fit="shrink"``, measured by TeX itself), always scaled to the width (``"resize"``), or left alone (``"none"``).
+It needs ``booktabs`` and, for shrinking, ``graphicx`` (acmart loads it; add it for IEEEtran).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,10 @@ def _cell(table: Table, row, col: int) -> str:
     if cell.underline:
         text = rf"\underline{{{text}}}"
     mark = r"$^{\dagger}$" if cell.dagger else r"$^{\ddagger}$" if cell.ddagger else PHANTOM
-    return text + mark
+    spread = ""
+    if table.show_std and cell.std is not None:  # compact: 0.4123{\pm}.0121
+        spread = r"\,{\scriptsize$\pm$" + fmt(cell.std, table.digits).removeprefix("0") + "}"
+    return text + mark + spread
 
 
 def tabular(table: Table) -> str:
@@ -58,13 +68,37 @@ def tabular(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def document(table: Table) -> str:
-    """A compilable article (texlive-latex-recommended has booktabs but not the standalone class)."""
+FITS = ("shrink", "resize", "none")
+
+
+def fragment(table: Table, label: str, star: bool = False, fit: str = "shrink") -> str:
+    """The float a paper inputs: caption above, label, the table fitted to the column, the details below."""
+    if fit not in FITS:
+        raise ValueError(f"fit {fit!r}: expected one of {', '.join(FITS)}")
+    env = "table*" if star else "table"
+    body = tabular(table).rstrip("\n")
+    if fit == "shrink":  # TeX measures the tabular and scales it down only if it overflows the column
+        body = ("\\setbox0=\\hbox{%\n" + body + "}%\n"
+                "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\box0}\\else\\box0\\fi")
+    elif fit == "resize":
+        body = "\\resizebox{\\linewidth}{!}{%\n" + body + "}"
+    notes = " ".join(escape_caption(n.rstrip(".")) + "." for n in table.notes)
+    details = escape_caption(table.caption_details()) + (f" {notes}" if notes else "")
     return "\n".join([
-        r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}",
-        r"\usepackage[margin=1.5cm,landscape]{geometry}", r"\pagestyle{empty}", r"\begin{document}",
-        r"\begin{table}[t]", r"\centering", r"\small", tabular(table).rstrip("\n"),
-        rf"\caption{{{escape_caption(table.caption())}}}", r"\end{table}", r"\end{document}", ""])
+        f"% promo-bench {env}: \\input it where the table goes; needs \\usepackage{{booktabs}}"
+        + (" and graphicx" if fit != "none" else ""),
+        rf"\begin{{{env}}}[t]", r"\centering", rf"\caption{{{escape_caption(table.short_caption())}}}",
+        rf"\label{{{label}}}", r"\small", r"\setlength{\tabcolsep}{4pt}", body, r"\par\smallskip",
+        r"\begin{minipage}{\linewidth}\footnotesize\raggedright", details, r"\end{minipage}", rf"\end{{{env}}}", ""])
+
+
+def document(table: Table, label: str = "tab:table") -> str:
+    """A compilable article around the one-column fragment: Latin Modern in T1, so the PDF embeds Type 1 fonts
+    (the default Computer Modern in T1 falls back to bitmap Type 3 fonts)."""
+    return "\n".join([
+        r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}", r"\usepackage{booktabs}",
+        r"\usepackage{graphicx}", r"\usepackage[margin=1.5cm,landscape]{geometry}", r"\pagestyle{empty}",
+        r"\begin{document}", fragment(table, label).rstrip("\n"), r"\end{document}", ""])
 
 
 def escape_caption(text: str) -> str:

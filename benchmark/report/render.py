@@ -33,7 +33,7 @@ def markdown(table: Table) -> str:
                                                       for k in range(len(table.columns))])
         body.append(["Improv."] + ["–" if v is None else f"{v:+.1f}%" for v in table.improvement])
     body += [[table.name(r)] + [_md_cell(table, r, k) for k in range(len(table.columns))] for r in table.extras]
-    caption = table.caption().replace("$\\dagger$", "†").replace("$\\ddagger$", "‡")
+    caption = table.caption(std=True).replace("$\\dagger$", "†").replace("$\\ddagger$", "‡")
     notes = "".join(f"\n- {n}" for n in table.notes)
     return f"{tabulate(body, headers=headers, tablefmt='github')}\n\n{caption}{notes}\n"
 

@@ -77,6 +77,7 @@ class Table:
     # metric -> smallest true difference detectable with power POWER: at alpha, and at alpha / m (Holm's first step)
     detectable: dict[str, tuple[float, float]] = field(default_factory=dict)
     tuned: dict[str, int] = field(default_factory=dict)  # tuned row label -> finished tuning trials of its study
+    show_std: bool = False  # LaTeX cells carry ± the sample std over seeds (Markdown always does)
 
     def name(self, row: RowKey) -> str:
         """A row's label (method, variant, audit mark) with the suite's name for the method, if it gives one."""
@@ -89,17 +90,30 @@ class Table:
     def seeds(self) -> list[int]:
         return sorted({c.n_seeds for c in self.cells.values()})
 
-    def caption(self) -> str:
+    def caption(self, std: bool | None = None) -> str:
+        """The whole caption: the short sentence, then the details (what the Markdown table and the article print)."""
+        return f"{self.short_caption()} {self.caption_details(std)}"
+
+    def _where(self) -> str:
+        prof = profile(self.protocol)
+        return (f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
+                if self.subset == MULTI else f"on {self.subset} {prof.subset_noun}")
+
+    def short_caption(self) -> str:
+        """One sentence for ``\\caption`` (ACM and IEEE put it above the table; details go in a note below)."""
+        what = f"{self.split.capitalize()} results {self._where()} ({self.protocol} protocol, {self.budget} budget)"
+        return f"{self.title} ({what[0].lower() + what[1:]})." if self.title else f"{what}."
+
+    def caption_details(self, std: bool | None = None) -> str:
+        """Everything after the first sentence; ``std``: the cells show ± std (default: ``show_std``)."""
         seeds = "/".join(map(str, self.seeds()))
+        spread = " (± sample std over seeds)" if (self.show_std if std is None else std) else ""
         def dataset(c: Column) -> str:  # a multi-subset column's label ends with its subset
             return c.label[:-len(c.subset) - 1] if self.subset == MULTI else c.label
 
         events = ", ".join(f"{dataset(c)}: {c.n_events}" for c in self._groups())
         prof = profile(self.protocol)
-        where = (f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
-                 if self.subset == MULTI else f"on {self.subset} {prof.subset_noun}")
-        text = (f"{self.title}. " if self.title else "") + (f"{self.split.capitalize()} results {where} ({self.protocol} protocol, "
-                f"{self.budget} budget); mean over {seeds} seeds. {prof.unit.capitalize()} per dataset: {events}. "
+        text = (f"Mean over {seeds} seeds{spread}. {prof.unit.capitalize()} per dataset: {events}. "
                 f"Bold: best; underlined: second best (by the displayed rounding).")
         if self.reference is not None:
             n = sum(c.testable for c in self.comparisons)
