@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--latex-fit", default="shrink", choices=["shrink", "resize", "none"],
                      help="shrink (default): scale a LaTeX table down to the column only when it is too wide; "
                      "resize: always scale to the column; none: natural width")
+    rep.add_argument("--figure-width", default="column", choices=["column", "page"],
+                     help="figures one column (3.3 in, default) or two columns (7 in) wide")
     return p
 
 
@@ -376,7 +378,7 @@ def report_options(args: argparse.Namespace) -> Any:
     return ReportOptions(formats=args.format, reference=reference, reference_given=given,
                          methods=args.methods, metrics=args.metrics, subsets=args.subset, test=args.test,
                          alpha=args.alpha, plots=args.plots, tuned=args.tuned, std=args.std,
-                         latex_fit=args.latex_fit)
+                         latex_fit=args.latex_fit, figure_width=args.figure_width)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -158,6 +158,32 @@ def hierarchical_bootstrap_se(a: np.ndarray, b: np.ndarray, seed: int = SEED,
     return float(stats_.std(ddof=1))
 
 
+def hierarchical_bootstrap_cis(arrays: list[np.ndarray], seed: int = SEED, confidence: float = 0.95,
+                               n_resamples: int = 1000) -> list[tuple[float, float]]:
+    """Percentile intervals of the mean of each (n_seeds, n_events) array, resampling seeds with replacement and
+    then events with replacement, so both retraining and event variance are in the interval (a figure's error bars
+    must say which they carry). The arrays share their seeds and events (one method's curve over K), so they share
+    one set of resample weights and the bands stay coherent across the curve."""
+    if not arrays:
+        return []
+    first = _as_seeds(arrays[0])
+    n_seeds, n_events = first.shape
+    rng = np.random.default_rng(seed)
+    w = _counts(rng, n_resamples, n_seeds)
+    v = _counts(rng, n_resamples, n_events)
+    tail = (1 - confidence) / 2 * 100
+    out = []
+    for x in arrays:
+        x = _as_seeds(x)
+        if x.size == 0:
+            out.append((float("nan"), float("nan")))
+            continue
+        means = np.sum((w @ x) * v, axis=1) / (n_seeds * n_events)
+        lo, hi = np.percentile(means, [tail, 100 - tail])
+        out.append((float(lo), float(hi)))
+    return out
+
+
 def _counts(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     """n resamples of k items with replacement, as counts per item (n x k)."""
     draws = rng.integers(0, k, (n, k)) + (np.arange(n) * k)[:, None]

@@ -285,6 +285,54 @@ def test_report_writes_every_format_and_the_plots(tmp_path):
         assert p.stat().st_size > 0
 
 
+def test_figures_are_paper_ready(tmp_path, monkeypatch):
+    """Issue 21: no titles (the caption file says what the figure shows and what its bars carry), TrueType fonts
+    embedded as Type 42 (no bitmap Type 3), one column (3.3 in) or the page (7 in) wide, and cold against warm as
+    lift over the random row (chance), so unequal candidate sets cannot mislead."""
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    from benchmark.report import plots
+
+    store = crafted_store(tmp_path)
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plots.plt, "close", lambda fig=None: (figures.append(fig), real_close(fig)))
+    written = build_reports(store, tmp_path / "reports", ReportOptions(formats=["md"], plots=True))
+    assert figures and all(f._suptitle is None and not any(ax.get_title() for ax in f.axes) for f in figures)
+    for png in [p for p in written if p.suffix == ".png"]:
+        assert matplotlib.image.imread(png).shape[1] == round(plots.WIDTHS["column"] * plots.PAPER_RC["savefig.dpi"])
+        caption = png.with_suffix(".txt").read_text()
+        assert caption.strip() and ("seeds and events" in caption or "one seed each" in caption)
+        pdf = png.with_suffix(".pdf").read_bytes()
+        assert b"/Type3" not in pdf and b"/CIDFontType2" in pdf  # TrueType, embedded as Type 42
+    cvw = next(p for p in written if p.name.endswith("cold-vs-warm.txt")).read_text()
+    assert "divided by the random row's value on the same subset" in cvw
+    wide = build_reports(store, tmp_path / "wide", ReportOptions(formats=["md"], plots=True, figure_width="page"))
+    png = next(p for p in wide if p.name.endswith("over-k-all.png"))
+    assert matplotlib.image.imread(png).shape[1] == round(plots.WIDTHS["page"] * plots.PAPER_RC["savefig.dpi"])
+
+
+def test_cold_vs_warm_lift_divides_by_random_on_each_subset(tmp_path):
+    from benchmark.report import plots
+    from benchmark.report.events import group_trials
+
+    store = crafted_store(tmp_path)
+    rows = group_trials(store)
+    cache = EventCache(store)
+    rnd = next(r for k, r in rows.items() if k.method == "random")
+    promo = next(r for k, r in rows.items() if k.method == "promo" and not k.audit)
+    shown, lifts, normalised = plots.lift_over_chance([promo, rnd], cache, "test", "hr@10")
+    assert normalised and shown == [promo]  # random is the unit, not a row
+    for sub in ("cold", "warm"):
+        want = cache.per_seed(promo, "test", sub, "hr@10").mean() / cache.per_seed(rnd, "test", sub, "hr@10").mean()
+        mean, lo, hi = lifts[promo.key.label][sub]
+        assert mean == pytest.approx(want) and lo <= mean <= hi
+    shown, raw, normalised = plots.lift_over_chance([promo], cache, "test", "hr@10")
+    assert not normalised and raw[promo.key.label]["cold"][0] == pytest.approx(
+        cache.per_seed(promo, "test", "cold", "hr@10").mean())
+
+
 def crafted_cold() -> np.ndarray:
     return np.random.default_rng(0).random(200) < 0.4
 

@@ -40,6 +40,7 @@ class ReportOptions:
     tuned: bool = False  # suite tables: each method's tuned row (run --tuned) instead of its default one
     std: bool = False  # LaTeX cells carry ± the sample std over seeds
     latex_fit: str = "shrink"  # benchmark.report.latex.FITS
+    figure_width: str = "column"  # benchmark.report.plots.WIDTHS: one column (3.3 in) or the page (7 in)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -169,23 +170,22 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
             continue
         tag = f"{dataset}-{protocol}-{budget}" + (f"-{split_hash[:8]}" if len(datasets) > 1 else "")
         prof = profile(protocol)
+        where = f"{dataset}, {protocol} protocol, {opts.split} split"
+        width = opts.figure_width
         for subset in [s for s in opts.subsets or prof.subsets if s in prof.subsets]:
-            title = f"{dataset} / {protocol} / {opts.split} / {subset} {prof.subset_noun}"
-            written += plots.metric_ci(chosen, cache, styles, list(prof.ci_metrics), opts.split, subset, title, out,
-                                       f"{tag}-metrics-ci-{subset}")
+            what = f"{where}, {subset} {prof.subset_noun}"
+            written += plots.metric_ci(chosen, cache, styles, list(prof.ci_metrics), opts.split, subset, what, out,
+                                       f"{tag}-metrics-ci-{subset}", width=width)
             if prof.over_k:
-                written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, title, out,
-                                               f"{tag}-over-k-{subset}")
+                written += plots.metric_over_k(chosen, cache, styles, opts.split, subset, what, out,
+                                               f"{tag}-over-k-{subset}", width=width)
         if not prof.ranking:
-            written += plots.over_stages(chosen, cache, styles, opts.split, prof.headline, prof.subsets,
-                                         f"{dataset} / {protocol}: {prof.headline.upper()} per stage", out,
-                                         f"{tag}-over-stages")
+            written += plots.over_stages(chosen, cache, styles, opts.split, prof.headline, prof.subsets, where, out,
+                                         f"{tag}-over-stages", width=width)
             continue
-        written += plots.cold_vs_warm(chosen, cache, styles, opts.split, prof.headline,
-                                      f"{dataset} / {protocol}: cold vs warm {prof.subset_noun}", out,
-                                      f"{tag}-cold-vs-warm", noun=prof.subset_noun)
-        written += plots.score_distributions(chosen, cache, styles, opts.split,
-                                             f"{dataset}: scores of cold positives vs warm negatives", out,
+        written += plots.cold_vs_warm(chosen, cache, styles, opts.split, prof.headline, where, out,
+                                      f"{tag}-cold-vs-warm", noun=prof.subset_noun, width=width)
+        written += plots.score_distributions(chosen, cache, styles, opts.split, where, out,
                                              f"{tag}-score-distributions")
     return written
 
