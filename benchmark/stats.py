@@ -162,8 +162,8 @@ def hierarchical_bootstrap_cis(arrays: list[np.ndarray], seed: int = SEED, confi
                                n_resamples: int = 1000) -> list[tuple[float, float]]:
     """Percentile intervals of the mean of each (n_seeds, n_events) array, resampling seeds with replacement and
     then events with replacement, so both retraining and event variance are in the interval (a figure's error bars
-    must say which they carry). The arrays share their seeds and events (one method's curve over K), so they share
-    one set of resample weights and the bands stay coherent across the curve."""
+    must say which they carry). The arrays must share their seeds and events (one method's curve over K): they share
+    one set of resample weights, so the bands stay coherent across the curve."""
     if not arrays:
         return []
     first = _as_seeds(arrays[0])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 from benchmark.protocols import PROTOCOLS
-from benchmark.report import latex, plots, render
+from benchmark.evaluation import evaluator_for
+from benchmark.report import curve, latex, plots, render
 from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
@@ -134,6 +135,14 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
         if opts.plots:
             written += _plots({k: r for k, r in rows.items() if r.seeds}, cache, styles, out / "plots", protocol,
                               budget, opts)
+        if evaluator_for(protocol).kind == "sampled" and (not opts.subsets or "all" in opts.subsets):
+            shown = {k: r for k, r in rows.items() if r.seeds and (opts.methods is None or k.method in opts.methods)}
+            ordered = [shown[k] for k in plots.row_order(list(shown))]
+            tested = [r.key.label for r in ordered if not r.key.audit and r.key.method not in ("random", "popular")]
+            ref = next((r.key.label for r in ordered if r.key.method == reference and not r.key.variant
+                        and not r.key.audit), None) if reference else None
+            written += _curves({r.key: r for r in ordered}, cache, out / "tables", f"{protocol}-{budget}-{opts.split}",
+                               opts, None, tested, ref, None, styles)
     if opts.metrics and groups and not n_tables:
         raise BenchError(f"--metrics {', '.join(opts.metrics)}: no stored protocol has them (sampled ranking: hr@K, recall@K, "
                          f"ndcg@K, mrr; full ranking: recall@K, ndcg@K for its stored K; warm-up: auc, logloss)")
@@ -239,4 +248,40 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
             folder = out / "suites" / (suite.name + ("-tuned" if opts.tuned else ""))
             stem = f"{protocol}-{suite.budget}-{opts.split}-{subset}"
             written += _write_table(table, folder / stem, opts, label=f"tab:{folder.name}-{stem}")
+        if evaluator_for(protocol).kind == "sampled":
+            plain = {k: r for k, r in rows.items() if not (k.variant or k.audit) and r.seeds}
+            order = [m for m in suite.all_methods]
+            written += _curves(plain, cache, folder, f"{protocol}-{suite.budget}-{opts.split}", opts,
+                               order=order, tested=list(suite.methods), reference=suite.reference,
+                               names=dict(suite.labels))
+    return written
+
+
+def _curves(rows: dict, cache: EventCache, folder: Path, stem: str, opts: ReportOptions, order: list[str] | None,
+            tested: list[str] | None, reference: str | None, names: dict[str, str] | None = None,
+            styles=None) -> list[Path]:
+    """The cold-start curve of each dataset and split in ``rows`` (benchmark/report/curve.py); a split that is not
+    in the split cache is skipped with a note, never a crash."""
+    written: list[Path] = []
+    by_split: dict[tuple[str, str], list] = {}
+    for k, r in rows.items():
+        by_split.setdefault((k.dataset, k.split_hash), []).append(r)
+    for (dataset, split_hash), members in sorted(by_split.items()):
+        if order is not None:
+            members = sorted([r for r in members if r.key.method in order], key=lambda r: order.index(r.key.method))
+        if not members:
+            continue
+        labels = [r.key.method if names else r.key.label for r in members]
+        try:
+            c = curve.build_curve(members, cache, reference if reference in labels else None,
+                                  tested if tested is not None else labels, opts.split, opts.test
+                                  if opts.test in ("t", "wilcoxon", "permutation") else "t", opts.alpha, names)
+        except BenchError as exc:
+            print(f"note: no cold-start curve for {dataset} ({split_hash[:12]}): {exc}", file=sys.stderr)
+            continue
+        tag = f"{stem}-cold-start-curve" + (f"-{dataset}-{split_hash[:8]}" if len(by_split) > 1 else "")
+        written.append(_write(folder / f"{tag}.md", curve.markdown(c)))
+        written.append(_write(folder / f"{tag}.csv", curve.csv(c)))
+        if opts.plots:
+            written += curve.plot(c, folder, tag, styles, opts.figure_width)
     return written
