@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="tables and plots from stored results")
     rep.add_argument("--results", default="results")
-    rep.add_argument("--format", type=_csv_list, default=["latex", "md", "csv", "json"],
-                     help="comma list of latex, md, csv, json (default: all)")
+    rep.add_argument("--format", type=_csv_list, default=["latex", "md", "csv", "json", "html"],
+                     help="comma list of latex, md, csv, json, html (the results page, index.html; default: all)")
     rep.add_argument("--reference", default=None, help="method the others are tested against "
                      "(default promo, when present); 'none' for no tests")
     rep.add_argument("--methods", type=_csv_list, default=None, help="comma list of methods to include")
@@ -254,6 +254,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         written = build_reports(store, Path(args.report_dir), ReportOptions(formats=list(FORMATS), plots=True))
         print(f"wrote {len(written)} report files under {args.report_dir}", file=sys.stderr)
+        page = next((p for p in written if p.suffix == ".html"), None)
+        if page is not None:
+            print(f"results page: {page}", file=sys.stderr)  # last: what to open
     return 1 if summary.failed else 0
 
 

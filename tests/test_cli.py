@@ -73,6 +73,9 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
         assert "cvar" in (reports / "tables" / f"warmup-quick-test-{stage}.tex").read_text()
     assert "ml-100k-warmup-quick-over-stages.pdf" in plots
     assert "ml-100k / warmup / test: AUC per stage" in md and "metaemb" in md
+    # the results page, written last and named last (issue 21), and the cold-start curve
+    assert first.stderr.strip().splitlines()[-1] == f"results page: {reports / 'index.html'}"
+    assert (reports / "tables" / "loo-quick-test-cold-start-curve.md").stat().st_size > 0
     stages_tex = (reports / "tables" / "warmup-quick-test-stages-pooled-auc.tex").read_text()
     assert "warm-c" in stages_tex and "mwuf" in stages_tex
     stages_tested = (reports / "tables" / "warmup-quick-test-stages.tex").read_text()

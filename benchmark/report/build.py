@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmark.errors import BenchError
 from benchmark.protocols import PROTOCOLS
 from benchmark.evaluation import evaluator_for
-from benchmark.report import curve, latex, plots, render
+from benchmark.report import curve, html, latex, plots, render
 from benchmark.report.collect import aggregate, collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
@@ -21,7 +21,8 @@ from benchmark.stats import TESTS
 from benchmark.files import atomic_write, writable_folder
 from benchmark.store import ResultStore
 
-FORMATS = ("latex", "md", "csv", "json")
+FORMATS = ("latex", "md", "csv", "json", "html")
+PAGE = "index.html"  # the results page (benchmark/report/html.py), at the top of the report folder
 POOLED = "auc_pooled"
 
 
@@ -87,12 +88,14 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
     writable_folder(out, "--out", "pass a writable folder for the report")  # before any work
     records = list(store.current_records())  # every record file is read and parsed once per report
     frame_all, failed = collect(store, records)
+    failed_trials = list(failed)
     written = write_report(aggregate(frame_all), failed, out,
                            [f for f in opts.formats if f in ("md", "csv")])
     cache = EventCache(store)
     groups = group_trials(store, records)
     _check_names(opts, groups)
     n_tables = 0
+    page_tables: list[html.PageTable] = []
     all_keys = plots.row_order([k for k, r in groups.items() if r.seeds])
     styles = plots.Styles(list(dict.fromkeys(k.label for k in all_keys)))
     for (protocol, budget), rows in rows_by_table(groups).items():
@@ -117,6 +120,7 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
             table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
                                 methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
             written += _write_table(table, out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}", opts)
+            page_tables.append(html.PageTable(table, rows, f"{protocol}-{budget}-{subset}"))
             n_tables += 1
         if not prof.ranking:  # the papers' warm-up table: every stage in one table
             stages = [s for s in opts.subsets or prof.subsets if s in prof.subsets]
@@ -146,6 +150,9 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
     if opts.metrics and groups and not n_tables:
         raise BenchError(f"--metrics {', '.join(opts.metrics)}: no stored protocol has them (sampled ranking: hr@K, recall@K, "
                          f"ndcg@K, mrr; full ranking: recall@K, ndcg@K for its stored K; warm-up: auc, logloss)")
+    if "html" in opts.formats:  # last: the page embeds the figures written above
+        figures = [p for p in written if p.suffix == ".png"]
+        written.append(_write(out / PAGE, html.page(page_tables, figures, failed_trials, str(store.root))))
     return written
 
 

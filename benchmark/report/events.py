@@ -53,6 +53,7 @@ class RowEvents:
     duplicates: list[int] = field(default_factory=list)  # seeds with more than one ok trial (the newest is used)
     capacity: list[dict] = field(default_factory=list)  # each used trial's size and schedule (benchmark/capacity.py)
     tuning: dict = field(default_factory=dict)  # the study a tuned row's configuration came from (benchmark/tuning.py)
+    data_status: set = field(default_factory=set)  # the data verification status of its trials' datasets
 
 
 
@@ -158,6 +159,7 @@ def group_trials(store: ResultStore, records: list[tuple[Path, dict]] | None = N
             row.paths.append(path)
             env = rec.get("env", {})
             row.commits.add((env.get("git_commit"), env.get("git_dirty")))
+            row.data_status.add(str(rec.get("dataset", {}).get("verification", {}).get("status", "not recorded")))
             if rec.get("capacity"):
                 row.capacity.append(rec["capacity"])
             if rec["method"].get("tuning"):
