@@ -160,22 +160,25 @@ def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.nd
     rec = {"trial_id": f"{dataset}-{method}-{seed}-{train_negatives}", "status": "ok", "seed": seed, "audit": False,
            "dataset": {"name": dataset}, "protocol": protocol,
            "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
-           "metrics": {"test": M.summarise(per, cold)}}
+           "metrics": {"test": M.summarise(per, cold)},
+           # as a real record states them: the tables' size-and-schedule note (a long one) comes from these
+           "capacity": {"parameters": 52_288 + 1000 * len(method), "backbone_parameters": 75_408, "size_option": "dim",
+                        "size": 16, "epochs_run": 9 + seed, "best_epoch": 4, "max_epochs": 20, "patience": 5}}
     store.write(rec, vectors)
 
 
-def paper_store(tmp_path: Path) -> ResultStore:
+def paper_store(tmp_path: Path, datasets: tuple[str, ...] = ("ml-100k", "ml-1m"), seeds: int = 3) -> ResultStore:
     """Every paper row on two datasets, 3 seeds, fixed hits (a fixed input for the golden table)."""
     store = ResultStore(tmp_path / "results")
     rng = np.random.default_rng(7)
     kept = {}
-    for dataset, n in (("ml-100k", 120), ("ml-1m", 150)):
+    for dataset, n in [(d, n) for d, n in (("ml-100k", 120), ("ml-1m", 150)) if d in datasets]:
         cold = rng.random(n) < 0.3
         base = rng.random(n)
         kept[dataset] = cold, base
         for k, method in enumerate(PAPER.methods):
             level = 0.9 if method == "promo" else 0.3 + 0.04 * k  # promo is clearly the best
-            for seed in range(3):
+            for seed in range(seeds):
                 _write(store, dataset, method, seed, (base < level) ^ (rng.random(n) < 0.03), cold)
     cold, base = kept["ml-100k"]
     for seed in range(3):  # a reference point: shown below the rule, never ranked or tested
@@ -192,7 +195,9 @@ def test_paper_table_matches_the_golden_file(tmp_path):
     written = build_suite_reports(store, out, PAPER, ReportOptions(formats=["latex", "md"]))
     names = sorted(p.name for p in written)
     assert names == sorted(f"loo-paper-test-{s}{x}" for s in ("all", "cold")
-                           for x in (".tex", "-star.tex", "-tabular.tex", "-document.tex", ".md"))
+                           for x in (".tex", "-star.tex", "-tabular.tex", "-notes.tex", "-document.tex", ".md"))
+    notes = (out / "suites" / "paper" / "loo-paper-test-all-notes.tex").read_text()
+    assert r"Notes on Table~\ref{tab:paper-loo-paper-test-all}" in notes and "size and schedule" in notes
     tex = (out / "suites" / "paper" / "loo-paper-test-all-tabular.tex").read_text()
     fragment = (out / "suites" / "paper" / "loo-paper-test-all.tex").read_text()
     assert r"\label{tab:paper-loo-paper-test-all}" in fragment and r"\caption{PROMO's Table 2 line-up" in fragment

@@ -14,7 +14,7 @@ from scipy import stats as st
 from benchmark import metrics as M
 from benchmark.errors import BenchError
 from benchmark.report import latex, render
-from benchmark.report.build import ReportOptions, build_reports
+from benchmark.report.build import ReportOptions, build_reports, build_suite_reports
 from benchmark.report.collect import collect
 from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.table import build_table
@@ -214,7 +214,8 @@ def test_generated_latex_compiles_with_pdflatex(tmp_path):
 
 
 TEMPLATES = {  # the two-column templates a paper uses; each fragment is \\input the way its README says
-    "acmart": "\\documentclass[sigconf]{acmart}\n\\settopmatter{printacmref=false}\\setcopyright{none}"
+    # lmodern: Debian's acmart falls back from Libertine (texlive-fonts-extra, 1.4 GB) to bitmap fonts otherwise
+    "acmart": "\\documentclass[sigconf]{acmart}\n\\usepackage{lmodern}\\settopmatter{printacmref=false}\\setcopyright{none}"
               "\\renewcommand\\footnotetextcopyrightpermission[1]{}\\title{Tables}\n",
     "IEEEtran": "\\documentclass[conference]{IEEEtran}\n\\usepackage{booktabs,graphicx}\n",
 }
@@ -225,25 +226,40 @@ def test_every_generated_table_fits_acmart_and_ieeetran_with_no_overfull_box(tmp
     """Issue 21: each table's one-column float and its two-column float compile in the template, caption above,
     label resolvable, and no box overflows (the fragment shrinks a table only when TeX finds it too wide)."""
     _need_tex("acmart.cls", "IEEEtran.cls")
+    from benchmark.suites import PAPER
+    from tests.test_paper_suite import paper_store
+
     store = crafted_store(tmp_path)
     out = tmp_path / "reports"
     written = build_reports(store, out, ReportOptions(formats=["latex"]))
+    # suite tables as the paper suite writes them: 14 rows with the suite's long notes (sizes, schedules, remarks)
+    # and a failed seed, on one dataset (nothing to shrink: a float taller than the page overflows) and on two
+    one = paper_store(tmp_path / "one", datasets=("ml-100k",), seeds=5)
+    one.write({"trial_id": "diverged", "status": "failed", "seed": 4, "error": "ValueError: score() returned NaN",
+               "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "m" * 64},
+               "method": {"name": "dropoutnet", "budget": "paper", "variant": "", "version": "1"}}, None)
+    written += build_suite_reports(one, out, PAPER, ReportOptions(formats=["latex"]))
+    written += build_suite_reports(paper_store(tmp_path / "two"), tmp_path / "two-reports", PAPER,
+                                   ReportOptions(formats=["latex"]))
     written += build_reports(store, tmp_path / "std", ReportOptions(formats=["latex"], std=True))
-    floats = sorted(p for p in written if p.suffix == ".tex" and not p.stem.endswith(("-document", "-tabular")))
-    assert len(floats) >= 6
+    floats = sorted(p for p in written if p.suffix == ".tex" and not p.stem.endswith(("-document", "-tabular", "-notes")))
+    assert len(floats) >= 10
     refs = []
     for p in floats:
         text = p.read_text()
         assert text.index("\\caption{") < text.index("\\begin{tabular}")  # ACM and IEEE: caption above
         label = text.split("\\label{", 1)[1].split("}", 1)[0]
         refs.append(label)
-    assert len(set(refs)) == len(refs) // 2  # the same label for a table with and without std: distinct folders
+    plain = [r for p, r in zip(floats, refs) if p.is_relative_to(out)]
+    assert len(set(plain)) == len(plain)  # stable and unique within a report (suites carry their name)
     for name, root in (("plain", out), ("std", tmp_path / "std")):
-        body = "".join(f"\\input{{{p}}}\nSee Table~\\ref{{{label}}}.\n\\clearpage\n"
+        body = "".join(f"\\input{{{p}}}\nSee Table~\\ref{{{label}}}.\n"
+                       + (f"\\input{{{p.with_name(p.stem + '-notes.tex')}}}\n"
+                          if p.with_name(p.stem + "-notes.tex").is_file() else "") + "\\clearpage\n"
                        for p, label in zip(floats, refs) if p.is_relative_to(root))
         log = _compile(tmp_path, name, TEMPLATES[template] + "\\begin{document}\n" + body + "\\end{document}\n",
                        passes=2)
-        overfull = [line for line in log.splitlines() if line.startswith("Overfull")]
+        overfull = [line for line in log.splitlines() if line.startswith("Overfull")]  # \\hbox and \\vbox
         assert not overfull, (name, overfull[:5])
         assert "undefined references" not in log and "multiply defined" not in log, name
 

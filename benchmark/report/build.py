@@ -166,6 +166,8 @@ def _write_table(table, stem: Path, opts: ReportOptions, label: str = "") -> lis
         written.append(_write(stem.parent / f"{stem.name}-star.tex",
                               latex.fragment(table, label + "-wide", star=True, fit=opts.latex_fit)))
         written.append(_write(stem.parent / f"{stem.name}-tabular.tex", latex.tabular(table)))
+        if table.notes:
+            written.append(_write(stem.parent / f"{stem.name}-notes.tex", latex.notes_paragraph(table, label)))
         written.append(_write(stem.parent / f"{stem.name}-document.tex", latex.document(table, label)))
     if "md" in opts.formats:
         written.append(_write(stem.with_suffix(".md"), render.markdown(table)))

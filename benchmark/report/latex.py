@@ -82,8 +82,11 @@ def fragment(table: Table, label: str, star: bool = False, fit: str = "shrink") 
                 "\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\box0}\\else\\box0\\fi")
     elif fit == "resize":
         body = "\\resizebox{\\linewidth}{!}{%\n" + body + "}"
-    notes = " ".join(escape_caption(n.rstrip(".")) + "." for n in table.notes)
-    details = escape_caption(table.caption_details()) + (f" {notes}" if notes else "")
+    # the caption's details (seeds, test, marks, incomplete rows) go under the table; the table's longer notes
+    # (sizes and schedules, method remarks) would make the float taller than a page: they are notes_paragraph()
+    details = escape_caption(table.caption_details())
+    if table.notes:
+        details += " Notes on the rows follow in the text."
     return "\n".join([
         f"% promo-bench {env}: \\input it where the table goes; needs \\usepackage{{booktabs}}"
         + (" and graphicx" if fit != "none" else ""),
@@ -92,13 +95,24 @@ def fragment(table: Table, label: str, star: bool = False, fit: str = "shrink") 
         r"\begin{minipage}{\linewidth}\footnotesize\raggedright", details, r"\end{minipage}", rf"\end{{{env}}}", ""])
 
 
+def notes_paragraph(table: Table, label: str) -> str:
+    """The table's notes as a footnote-size paragraph for the text (``STEM-notes.tex``), naming the table."""
+    if not table.notes:
+        return ""
+    items = "".join(f"\\item {escape_caption(n.rstrip('.'))}.\n" for n in table.notes)
+    # sloppy: a note's file paths and long names must break rather than run into the margin
+    return ("{\\footnotesize\\sloppy\\noindent Notes on Table~\\ref{" + label + "}:\n\\begin{itemize}\n" + items
+            + "\\end{itemize}}\n")
+
+
 def document(table: Table, label: str = "tab:table") -> str:
     """A compilable article around the one-column fragment: Latin Modern in T1, so the PDF embeds Type 1 fonts
     (the default Computer Modern in T1 falls back to bitmap Type 3 fonts)."""
     return "\n".join([
         r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}", r"\usepackage{booktabs}",
         r"\usepackage{graphicx}", r"\usepackage[margin=1.5cm,landscape]{geometry}", r"\pagestyle{empty}",
-        r"\begin{document}", fragment(table, label).rstrip("\n"), r"\end{document}", ""])
+        r"\begin{document}", fragment(table, label).rstrip("\n"), notes_paragraph(table, label), r"\end{document}",
+        ""])
 
 
 def escape_caption(text: str) -> str:
