@@ -169,9 +169,9 @@ def plot(curve: Curve, out: Path, stem: str, styles=None, width: str = "column")
                             linestyle=styles.line(label))
         for ax, metric in zip(axes, METRICS):
             ax.set_xticks(x, curve.bins, rotation=45)
+            ax.set_xlabel("prior positives")  # the caption says: of the target, in training, before the event
             ax.set_ylabel(metric_title(metric))
             ax.grid(alpha=0.3)
-        fig.supxlabel("training positives of the target item before the event", fontsize=7)
         handles, labels = axes[0].get_legend_handles_labels()
         plots._legend_below(fig, handles, labels, width)
         caption = (f"{', '.join(metric_title(m) for m in METRICS)} of each method on {curve.dataset} {curve.split} "
