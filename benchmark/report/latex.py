@@ -83,7 +83,7 @@ def fragment(table: Table, label: str, star: bool = False, fit: str = "shrink") 
     elif fit == "resize":
         body = "\\resizebox{\\linewidth}{!}{%\n" + body + "}"
     # the caption's details (seeds, test, marks, incomplete rows) go under the table; the table's longer notes
-    # (sizes and schedules, method remarks) would make the float taller than a page: they are notes_paragraph()
+    # (sizes and schedules, method remarks: some 15 lines at column width) would double the float: notes_paragraph()
     details = escape_caption(table.caption_details())
     if table.notes:
         details += " Notes on the rows follow in the text."
