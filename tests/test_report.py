@@ -233,7 +233,7 @@ def test_every_generated_table_fits_acmart_and_ieeetran_with_no_overfull_box(tmp
     out = tmp_path / "reports"
     written = build_reports(store, out, ReportOptions(formats=["latex"]))
     # suite tables as the paper suite writes them: 14 rows with the suite's long notes (sizes, schedules, remarks)
-    # and a failed seed, on one dataset (nothing to shrink: a float taller than the page overflows) and on two
+    # and a failed seed, on one dataset (a table at its natural width) and on two (one TeX shrinks)
     one = paper_store(tmp_path / "one", datasets=("ml-100k",), seeds=5)
     one.write({"trial_id": "diverged", "status": "failed", "seed": 4, "error": "ValueError: score() returned NaN",
                "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "m" * 64},
