@@ -239,8 +239,8 @@ def test_every_generated_table_fits_acmart_and_ieeetran_with_no_overfull_box(tmp
                "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "m" * 64},
                "method": {"name": "dropoutnet", "budget": "paper", "variant": "", "version": "1"}}, None)
     written += build_suite_reports(one, out, PAPER, ReportOptions(formats=["latex"]))
-    written += build_suite_reports(paper_store(tmp_path / "two"), tmp_path / "two-reports", PAPER,
-                                   ReportOptions(formats=["latex"]))
+    written += build_suite_reports(paper_store(tmp_path / "two"), tmp_path / "std" / "two", PAPER,
+                                   ReportOptions(formats=["latex"]))  # compiled with the std tables: own labels
     written += build_reports(store, tmp_path / "std", ReportOptions(formats=["latex"], std=True))
     floats = sorted(p for p in written if p.suffix == ".tex" and not p.stem.endswith(("-document", "-tabular", "-notes")))
     assert len(floats) >= 10
