@@ -171,3 +171,12 @@ def test_a_backbone_not_named_in_uses_is_refused(tmp_path):
 def test_jobs_must_be_positive(tmp_path, jobs):
     out = _run(["--method", "popular", "--jobs", jobs], tmp_path)
     assert out.returncode == 2 and f"--jobs {jobs}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_matched_budget_is_estimated_from_its_schedules_records():
+    """A first paper-d32 run has no records of its own; the paper schedule's records stand in (not a flat guess)."""
+    costs = CostModel(measured={("sasrec", "loo", "ml-100k", "paper"): [40.0, 60.0]})
+    assert costs.own("sasrec", "loo", "ml-100k", "paper-d32", 100_000) == 50.0
+    assert costs.sources == {"earlier records here": 1}
+    costs.measured[("sasrec", "loo", "ml-100k", "paper-d32")] = [90.0]
+    assert costs.own("sasrec", "loo", "ml-100k", "paper-d32", 100_000) == 90.0
