@@ -11,6 +11,7 @@ validation, its records and its tables with no lookup by protocol name. This mod
 from __future__ import annotations
 
 import abc
+import copy
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -142,7 +143,8 @@ class Pointwise(Evaluator):
     profile = Profile(("auc",), ("auc",), "auc", False, "items", "stage", ("auc", "logloss"), STAGES, False)
 
     def __init__(self) -> None:
-        self._chosen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # method -> (key, lr, search)
+        # method -> (key, lr, search, validation run at lr)
+        self._chosen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def validate(self, env, method, seed, audit, metric):
         # validation new items at the base stage (no warm-up inside a fit)
@@ -157,9 +159,12 @@ class Pointwise(Evaluator):
         if self._chosen.get(method, (None,))[0] != key:
             self._chosen[method] = (key, *warmup_loop.choose_lr(method, env.views.events("valid"),
                                                                 env.views.events("warm_valid"), params, seed))
-        _, lr, search = self._chosen[method]
-        summary, vec = warmup_loop.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
-                                            {**params, "warm_lr": lr}, seed)
+        _, lr, search, valid_run = self._chosen[method]
+        if part == "valid" and valid_run is not None:  # the search already warmed the validation items up at lr
+            summary, vec = copy.deepcopy(valid_run)
+        else:
+            summary, vec = warmup_loop.evaluate(method, env.views.events(part), env.views.events(f"warm_{part}"),
+                                                {**params, "warm_lr": lr}, seed)
         for stage in STAGES[1:]:
             if search and "warm_up" in summary[stage]:
                 summary[stage]["warm_up"]["lr_search"] = search  # valid pooled AUC, mean over warm-up stages

@@ -78,20 +78,22 @@ def is_static(method: Method) -> bool:
 
 
 def choose_lr(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, params: dict[str, Any],
-              seed: int) -> tuple[float, dict[str, float]]:
+              seed: int) -> tuple[float, dict[str, float], tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
     """The warm-up learning rate for ``method``, chosen on the *validation* part's rows (the caller passes them):
     the rate of ``warm_lrs`` with the best pooled AUC averaged over the three warm-up stages (per-item AUC ranks
     one item's users and barely moves with warm-up), the smaller rate on a tie; every method gets the same grid and
-    rule. Returns (rate, pooled AUC per rate)."""
+    rule. Returns (rate, pooled AUC per rate, the validation evaluation at that rate or None when nothing was
+    searched), so the caller does not warm the validation items up again."""
     grid = warm_lrs(params)
     if len(grid) == 1 or is_static(method):
-        return grid[0] if len(grid) == 1 else float(params["warm_lr"]), {}
+        return (grid[0] if len(grid) == 1 else float(params["warm_lr"])), {}, None
     scores: dict[float, float] = {}
+    runs = {}
     for lr in grid:
-        summary, _ = evaluate(method, eval_rows, warm_rows, {**params, "warm_lr": lr}, seed)
-        scores[lr] = float(np.mean([summary[s]["auc_pooled"] for s in STAGES[1:]]))
+        runs[lr] = evaluate(method, eval_rows, warm_rows, {**params, "warm_lr": lr}, seed)
+        scores[lr] = float(np.mean([runs[lr][0][s]["auc_pooled"] for s in STAGES[1:]]))
     best = max(grid, key=lambda lr: (scores[lr], -lr))
-    return best, {str(lr): v for lr, v in scores.items()}
+    return best, {str(lr): v for lr, v in scores.items()}, runs[best]
 
 
 def evaluate(method: Method, eval_rows: TensorTable, warm_rows: TensorTable, params: dict[str, Any], seed: int,

@@ -387,6 +387,12 @@ def test_each_method_gets_the_rate_that_is_best_on_validation_items_only(monkeyp
     direct, _ = warmup_loop.evaluate(_fitted_spy(env), env.views.events("test"), env.views.events("warm_test"),
                                      {**split.meta["params"], "warm_lr": best}, 0)
     assert direct["warm-c"]["auc_pooled"] == record["metrics"]["test"]["warm-c"]["auc_pooled"]
+    # the validation part reuses the search's run at the chosen rate: the same numbers as evaluating it afresh
+    again, _ = warmup_loop.evaluate(_fitted_spy(env), env.views.events("valid"), env.views.events("warm_valid"),
+                                    {**split.meta["params"], "warm_lr": best}, 0)
+    for stage in proto.STAGES:
+        assert again[stage]["auc_pooled"] == record["metrics"]["valid"][stage]["auc_pooled"]
+        assert again[stage]["auc"] == record["metrics"]["valid"][stage]["auc"]
 
 
 def _fitted_spy(env):
