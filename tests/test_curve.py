@@ -41,6 +41,7 @@ def test_bins_means_and_holm_across_bins_methods_and_metrics(tmp_path, monkeypat
     assert len(c.comparisons) == 2 * 7 * 2  # popular and bpr-mf, 7 bins, 2 metrics; random is not tested
     assert all(x.p_holm is not None and x.p_holm >= x.p for x in c.comparisons)
     assert "Holm-Bonferroni across 28 comparisons" in curve.markdown(c)
+    assert "detectable with power 0.8 at alpha (unadjusted; median over comparisons), per bin: 0: " in curve.markdown(c)
 
 
 def test_the_count_is_training_positives_strictly_before_each_event(tmp_path):

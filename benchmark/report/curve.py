@@ -133,6 +133,14 @@ def markdown(curve: Curve) -> str:
                  f"comparisons (bins, methods, metrics), alpha = {curve.alpha}. †: {curve.reference} significantly "
                  f"better than that row in that bin; ‡: that row significantly better than {curve.reference}. "
                  f"Other rows are reference points, not tested.")
+        mde = []
+        for b in curve.bins:  # what each bin's events can detect: a null result in a small bin is not evidence
+            got = [c.mde for c in curve.comparisons if c.metric == f"hr@10|{b}" and c.mde]
+            if got:
+                mde.append(f"{b}: {float(np.median(got)):.3f}")
+        if mde:
+            note += (" Smallest HR@10 difference detectable with power 0.8 at alpha (unadjusted; median over "
+                     "comparisons), per bin: " + ", ".join(mde) + ".")
     return "\n\n".join(out) + "\n\n" + note + "\n"
 
 
