@@ -68,9 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="run trials in N worker processes on this machine, the cores split between them "
                           "(default 1: in this process); records are the same as a serial run's")
-    run.add_argument("--executor", choices=["local", "processes"], default=None,  # benchmark/executors.py
-                     help="where trials run: local (this process) or processes (--jobs workers); default: "
+    run.add_argument("--executor", choices=["local", "processes", "dask"], default=None,  # benchmark/executors.py
+                     help="where trials run: local (this process), processes (--jobs workers) or dask (a Dask "
+                          "cluster: --address/--scheduler-file, else a local one of --jobs workers); default: "
                           "processes when --jobs > 1")
+    run.add_argument("--address", default=None, metavar="ADDR",
+                     help="--executor dask: the scheduler's address, e.g. tcp://host:8786")
+    run.add_argument("--scheduler-file", default=None, metavar="FILE",
+                     help="--executor dask: the scheduler file (dask scheduler --scheduler-file, dask-jobqueue)")
+    run.add_argument("--trials-per-gpu", type=int, default=None, metavar="K",
+                     help="--executor dask on this machine: K trials share each GPU (K x GPUs single-trial "
+                          "workers); on a cluster, start K workers per GPU instead")
     run.add_argument("--force", action="store_true", help="rerun trials even if stored")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--save-scores", action="store_true",
@@ -203,6 +211,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor = args.executor or ("processes" if args.jobs > 1 else "local")
     if executor == "local" and args.jobs > 1:
         raise BenchError(f"--executor local runs trials in this process; drop --jobs {args.jobs} or use processes")
+    engine = None
+    if executor == "dask":
+        if args.trials_per_gpu is not None and args.trials_per_gpu < 1:
+            raise BenchError(f"--trials-per-gpu {args.trials_per_gpu}: expected 1 or more")
+        if args.address and args.scheduler_file:
+            raise BenchError("--executor dask: give --address or --scheduler-file, not both")
+        if args.trials_per_gpu and (args.address or args.scheduler_file):
+            raise BenchError("--trials-per-gpu sizes a local cluster; on a cluster start K workers per GPU "
+                             "(`dask worker ADDR --nworkers K --nthreads 1` with CUDA_VISIBLE_DEVICES set)")
+        engine = {"address": args.address, "scheduler_file": args.scheduler_file,
+                  "trials_per_gpu": args.trials_per_gpu}
+    elif args.address or args.scheduler_file or args.trials_per_gpu:
+        raise BenchError("--address, --scheduler-file and --trials-per-gpu apply to --executor dask")
     for path in args.include:
         include(path)
     store = ResultStore(args.results)
@@ -244,8 +265,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     show = not args.no_progress and sys.stderr.isatty()
     # run --all feeds the full report, whose score-distribution plot needs the candidates' scores
     summary = execute(planned, store, device, show_progress=show, force=args.force,
-                      save_scores=args.save_scores or args.all, jobs=args.jobs if executor == "processes" else 1,
-                      includes=args.include, workers=executor == "processes")
+                      save_scores=args.save_scores or args.all,
+                      jobs=args.jobs if executor in ("processes", "dask") else 1,
+                      includes=args.include, workers=executor == "processes", engine=engine)
     print(f"done: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored"
           + (f", {summary.elsewhere} run by another process" if summary.elsewhere else ""), file=sys.stderr)
     if args.all:

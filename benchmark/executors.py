@@ -7,8 +7,9 @@ split cache by hash; a worker that rebuilds a different split refuses to run). W
 through the on-disk cache, whose claims make one process train a backbone while the others wait for it.
 
 Each worker gets ``cores // N`` torch threads (at least 1): two processes with default threads on 2 cores
-slow each other 6-20x. A distributed engine or per-GPU workers (issue 20) would be another executor with the
-same ``map``.
+slow each other 6-20x. With ``--device cuda`` the N workers share the GPU (N trials on one GPU: a d=16 model
+leaves an H100 mostly idle), or, on G GPUs, take them round-robin. A Dask cluster is the third executor with the
+same ``map`` (``benchmark.dask_executor``).
 """
 
 from __future__ import annotations
@@ -118,9 +119,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(store_root: str, device: str, force: bool, save_scores: bool, threads: int,
-                 includes: list[str]) -> None:
+                 includes: list[str], slots: Any = None) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    if slots is not None:
+        device = gpu_for_slot(device, slots)
     from benchmark.registry import include
 
     for path in includes:  # a plugin file the parent included is included here too
@@ -128,6 +131,17 @@ def _worker_init(store_root: str, device: str, force: bool, save_scores: bool, t
     _WORKER["runner"] = TrialRunner(Path(store_root), torch.device(device), force, save_scores,
                                     lambda it, desc: iter(it))
     _WORKER["sources"] = {}
+
+
+def gpu_for_slot(device: str, slots: Any) -> str:
+    """Plain ``cuda`` on a machine with G > 1 GPUs: worker k (in start order, from the shared counter) takes
+    GPU k mod G, so ``--jobs K*G`` puts K trials on each GPU; anything else is used as given."""
+    if device != "cuda" or torch.cuda.device_count() < 2:
+        return device
+    with slots.get_lock():
+        k = slots.value
+        slots.value += 1
+    return f"cuda:{k % torch.cuda.device_count()}"
 
 
 def _worker_run(p: Any, wait_for_claim: bool) -> Outcome:
@@ -165,9 +179,10 @@ class ProcessExecutor:
 
     def _pool(self) -> ProcessPoolExecutor:
         r = self.runner
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
                                    initargs=(str(r.store.root), str(r.device), r.force, r.save_scores, self.threads,
-                                             self.includes))
+                                             self.includes, ctx.Value("i", 0)))
 
     def map(self, tasks: list[Any], on_start: Callable[[Any], None], on_done: Callable[[Any, Outcome], None]) -> None:
         by_id = {p.spec.trial_id: p for p in tasks}

@@ -244,9 +244,11 @@ def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) ->
 
 def execute(planned: list[Planned], store: ResultStore, device: torch.device, show_progress: bool = True,
             force: bool = False, save_scores: bool = False, jobs: int = 1, includes: list[str] | None = None,
-            workers: bool | None = None) -> RunSummary:
+            workers: bool | None = None, engine: dict[str, Any] | None = None) -> RunSummary:
     """Run every planned trial that is not stored complete, in this process (``jobs`` 1) or in ``jobs`` worker
-    processes (longest expected trials first; ``workers`` True uses worker processes even for one job). Each trial is claimed first (``benchmark.claims``): a trial
+    processes (longest expected trials first; ``workers`` True uses worker processes even for one job), or on a Dask
+    cluster when ``engine`` is given (``benchmark.dask_executor``: its address or scheduler file, trials per
+    GPU). Each trial is claimed first (``benchmark.claims``): a trial
     another process is running is left to it and waited for at the end, then redone here only if that process
     died without storing it. So N runs on one folder share the plan and none computes a trial twice.
 
@@ -260,11 +262,14 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
                          else (lambda it, d: iter(it)))
     costs = CostModel.load((rec for _, rec in store.records(warn=False)), device)
     expected = expected_costs(todo, costs, runner.cache)
-    if jobs > 1:  # longest first, so no long trial starts last (a stable sort: plan order among equal costs)
+    if jobs > 1 or engine is not None:  # longest first, so no long trial starts last (stable: plan order on ties)
         todo = sorted(todo, key=lambda p: -expected[p.spec.trial_id])
     total = sum(expected.values())
     if todo:
-        workers = f" in {jobs} worker processes" if jobs > 1 else ""
+        workers = f" in {jobs} worker processes" if jobs > 1 and engine is None else ""
+        if engine is not None:
+            where = engine.get("address") or engine.get("scheduler_file")
+            workers = f" on the Dask cluster at {where}" if where else f" on a local Dask cluster of {jobs} workers"
         print(f"expected time: about {format_duration(total / max(jobs, 1))}{workers} for {len(todo)} trials "
               f"({costs.describe()})", file=sys.stderr)
     bar = tqdm(total=round(total, 1), desc="trials (by expected time)", disable=not show_progress,
@@ -287,7 +292,14 @@ def execute(planned: list[Planned], store: ResultStore, device: torch.device, sh
             tqdm.write(f"FAILED {out.label}: {out.message}", file=sys.stderr)
 
     use_workers = jobs > 1 if workers is None else workers
-    executor = ProcessExecutor(runner, jobs, list(includes or [])) if use_workers else LocalExecutor(runner)
+    if engine is not None:
+        from benchmark.dask_executor import DaskExecutor
+
+        executor: Any = DaskExecutor(runner, jobs, list(includes or []), **engine)
+    elif use_workers:
+        executor = ProcessExecutor(runner, jobs, list(includes or []))
+    else:
+        executor = LocalExecutor(runner)
     try:
         executor.map(todo, on_start, on_done)
     finally:

@@ -180,3 +180,17 @@ def test_a_matched_budget_is_estimated_from_its_schedules_records():
     assert costs.sources == {"earlier records here": 1}
     costs.measured[("sasrec", "loo", "ml-100k", "paper-d32")] = [90.0]
     assert costs.own("sasrec", "loo", "ml-100k", "paper-d32", 100_000) == 90.0
+
+
+def test_worker_processes_on_several_gpus_take_them_round_robin(monkeypatch):
+    """The GPU path, on CPU: with 3 GPUs, workers 0..3 take cuda:0, 1, 2, 0; one GPU or a CPU device is kept."""
+    import multiprocessing
+
+    from benchmark.executors import gpu_for_slot
+
+    slots = multiprocessing.get_context("spawn").Value("i", 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [gpu_for_slot("cuda", slots) for _ in range(4)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert gpu_for_slot("cpu", slots) == "cpu" and gpu_for_slot("cuda:1", slots) == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert gpu_for_slot("cuda", slots) == "cuda"
