@@ -423,3 +423,21 @@ def test_a_row_holds_one_trial_per_seed(tmp_path):
     (row,) = group_trials(store).values()
     assert row.seeds == [0, 1] and [p.stem for p in row.paths] == ["b", "d"] and row.failed == []
     assert any("seed 0 stored more than once" in n for n in completeness_notes([row]))
+
+
+@pytest.mark.parametrize("value", [0.1, 0.2, 0.7])
+def test_a_constant_rows_interval_contains_its_mean_so_its_error_bar_draws(value):
+    """run --all ended in `'xerr' must not contain negative values`: popular's and bpr-mf's cold Recall@20 do not
+    vary, and the resampled means fell 2.8e-17 below the mean. The interval must contain the mean it is drawn
+    around."""
+    import matplotlib.pyplot as plt
+
+    from benchmark.stats import hierarchical_bootstrap_cis
+
+    x = np.full((3, 50), value)
+    (lo, hi), = hierarchical_bootstrap_cis([x])
+    mean = float(x.mean())
+    assert lo <= mean <= hi and hi - lo < 1e-12
+    fig, ax = plt.subplots()
+    ax.errorbar(mean, 0, xerr=[[mean - lo], [hi - mean]])  # raises on a negative distance
+    plt.close(fig)
