@@ -2,7 +2,8 @@
 
 A trial's own cost (its fit and evaluation, backbones excluded) comes from, in order: the median of earlier ok
 records of the same (method, protocol, dataset, budget) on the same kind of machine (CPU model, core count,
-device type) in this results folder; else the reference table ``costs_reference.json`` (measured by
+device type) in this results folder (``training_costs``: where a method was fitted as another trial's backbone, that
+trial's timing of it; its own trial, served from the cache, then only evaluated); else the reference table ``costs_reference.json`` (measured by
 ``perf/cost_table.py`` from a ``run --all`` on the machine it names), scaled by the dataset's size relative to
 ML-100K; else a flat guess. A backbone (``Method.uses``) that is not fitted on disk yet is charged once, to
 the first trial that needs it. Estimates steer nothing that can change a number.
@@ -45,17 +46,7 @@ class CostModel:
     @classmethod
     def load(cls, records: Iterable[dict[str, Any]], device: torch.device) -> "CostModel":
         here = this_machine(device)
-        measured: dict[tuple[str, str, str, str], list[float]] = {}
-        for r in records:
-            try:
-                if r.get("status") != "ok" or machine_key(r.get("env", {})) != here:
-                    continue
-                t = r["timing"]
-                own = float(t.get("total_s", 0.0)) - float(t.get("backbone_s", 0.0))
-                key = (r["method"]["name"], r["protocol"]["name"], r["dataset"]["name"], r["method"]["budget"])
-            except (KeyError, TypeError, ValueError, AttributeError):
-                continue
-            measured.setdefault(key, []).append(own)
+        measured = training_costs(r for r in records if machine_key(r.get("env", {})) == here)
         reference = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
         return cls(measured, reference)
 
@@ -81,6 +72,34 @@ class CostModel:
         if "reference table" in self.sources and where:
             parts.append(f"reference machine: {where}")
         return "; ".join(parts)
+
+
+def training_costs(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[float]]:
+    """Seconds to fit and evaluate each (method, protocol, dataset, budget), backbones excluded, from ok records.
+
+    A backbone is usually fitted inside the first trial that needs it (cb2cf's record: sasrec, 101 s, trained), and
+    its own trial then finds it in the cache and only evaluates (0.08 s). Its cost is the fitting one, so: records
+    whose method came from the cache are left out, and every backbone a record says it *trained* counts, with its
+    seconds plus its evaluation as a trial of its own (``EVAL_S``)."""
+    out: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in records:
+        try:
+            if r.get("status") != "ok":
+                continue
+            t = r["timing"]
+            where = (r["protocol"]["name"], r["dataset"]["name"], r["method"]["budget"])
+            if t.get("cache") not in ("memory", "disk"):  # it trained here
+                out.setdefault((r["method"]["name"], *where), []).append(
+                    float(t.get("total_s", 0.0)) - float(t.get("backbone_s", 0.0)))
+            for b in t.get("backbones", []):
+                if b.get("cache") == "trained":
+                    out.setdefault((b["name"], *where), []).append(float(b["s"]) + EVAL_S)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+EVAL_S = 1.0  # a trial's evaluation once its model is fitted (what a served backbone's own trial costs)
 
 
 def format_duration(seconds: float) -> str:

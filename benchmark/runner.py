@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from benchmark import budgets
 from benchmark.config import resolve_options, variant_label
-from benchmark.costs import CostModel, format_duration
+from benchmark.costs import EVAL_S, CostModel, format_duration
 from benchmark.data.card import get_card, list_cards
 from benchmark.data.interactions import Interactions
 from benchmark.data.loader import check_dataset, load_dataset
@@ -207,9 +207,6 @@ def _path(store: ResultStore, p: Planned):
     return store.trial_path(p.spec.dataset, p.spec.protocol, p.spec.method, p.spec.trial_id)
 
 
-EVAL_ONLY_S = 1.0  # a backbone's own trial once the backbone is fitted: its evaluation
-
-
 def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) -> dict[str, float]:
     """Expected seconds per trial id: its own cost, plus each backbone not fitted on disk yet, charged once to
     the first trial (in ``todo`` order) that needs it; a backbone's own trial costs its evaluation once paid."""
@@ -237,7 +234,7 @@ def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) ->
         if not p.cls.cacheable or charge(p.cls, s.options, p):
             total += costs.own(s.method, s.protocol, s.dataset, s.budget, rows)
         else:
-            total += EVAL_ONLY_S
+            total += EVAL_S
         out[s.trial_id] = total
     return out
 

@@ -2,7 +2,8 @@
 
 The plan's time estimate (``benchmark.costs``) uses earlier records on the same kind of machine when a results
 folder has them; otherwise this table, scaled by dataset size. Each entry is the median over seeds of a trial's
-own seconds (fit and evaluation, backbones excluded: ``total_s - backbone_s``) on ML-100K at the paper budget.
+own seconds (fit and evaluation, backbones excluded; a backbone's from the trial that fitted it:
+``benchmark.costs.training_costs``) on ML-100K at the paper budget.
 
     python perf/cost_table.py RESULTS_FOLDER [--write]
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark.costs import REFERENCE  # noqa: E402
+from benchmark.costs import REFERENCE, training_costs  # noqa: E402
 from benchmark.store import ResultStore  # noqa: E402
 
 
@@ -28,19 +29,19 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help=f"write {REFERENCE.relative_to(ROOT)}")
     ap.add_argument("--machine", default=None, help="name the machine when the records do not (older records)")
     args = ap.parse_args()
-    own: dict[str, list[float]] = {}
     machines, commits = set(), set()
+    records = []
     for _, r in ResultStore(args.results, create=False).records():
         if r.get("status") != "ok" or r["dataset"]["name"] != "ml-100k" or r["method"]["budget"] != "paper":
             continue
-        t = r["timing"]
-        own.setdefault(f"{r['method']['name']}/{r['protocol']['name']}", []).append(
-            float(t["total_s"]) - float(t.get("backbone_s", 0.0)))
+        records.append(r)
         env = r["env"]
         if env.get("cpu") or not args.machine:
             machines.add(f"{env.get('cpu')}, {env.get('cpu_count')} cores, {env.get('threads')} threads, "
                          f"{env.get('device')}")
         commits.add(str(env.get("git_commit"))[:10])
+    # the cost model's own reading: a backbone costs its fitting, wherever it was fitted
+    own = {f"{m}/{p}": v for (m, p, _, _), v in training_costs(records).items()}
     costs = {k: round(statistics.median(v), 2) for k, v in sorted(own.items())}
     table = {"machine": "; ".join(sorted(machines | ({args.machine} if args.machine else set()))), "commits": sorted(commits), "costs": costs,
              "made_by": f"python perf/cost_table.py {args.results} --write"}

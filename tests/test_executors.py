@@ -194,3 +194,27 @@ def test_worker_processes_on_several_gpus_take_them_round_robin(monkeypatch):
     assert gpu_for_slot("cpu", slots) == "cpu" and gpu_for_slot("cuda:1", slots) == "cuda:1"
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert gpu_for_slot("cuda", slots) == "cuda"
+
+
+def _record(method: str, total: float, backbones: list[dict], cache: str | None = None) -> dict:
+    timing = {"total_s": total, "backbone_s": sum(b["s"] for b in backbones), "backbones": backbones}
+    if cache:
+        timing["cache"] = cache
+    return {"status": "ok", "timing": timing, "method": {"name": method, "budget": "paper"},
+            "protocol": {"name": "loo"}, "dataset": {"name": "ml-100k"}, "env": {}}
+
+
+def test_a_backbone_costs_its_fitting_not_its_served_trial():
+    """The first run --all's reference table said sasrec/loo 0.09 s: sasrec was fitted inside cb2cf's trials (101 s)
+    and its own trials only evaluated the cached model, so every plan charged 0.09 s for a 100 s backbone."""
+    records = [_record("cb2cf", 109.8, [{"name": "sasrec", "s": 101.3, "cache": "trained"}]),
+               _record("sasrec", 0.08, [], cache="memory"),
+               _record("cb2cf", 10.0, [{"name": "sasrec", "s": 0.0, "cache": "disk"}])]
+    from benchmark.costs import this_machine
+
+    cpu, cores, device = this_machine(torch.device("cpu"))
+    for r in records:
+        r["env"] = {"cpu": cpu, "cpu_count": cores, "device": device}
+    costs = CostModel.load(records, torch.device("cpu"))
+    assert costs.own("sasrec", "loo", "ml-100k", "paper", 100_000) == pytest.approx(102.3)  # fit + evaluation
+    assert costs.own("cb2cf", "loo", "ml-100k", "paper", 100_000) == pytest.approx((8.5 + 10.0) / 2)
