@@ -49,9 +49,10 @@ def synthetic_kuairand(folder: Path, rows: int) -> None:
     zeros = np.zeros(rows, dtype=int)
     cols = [user, video, np.full(rows, 20220408), zeros, t, click, zeros, zeros, zeros, zeros, zeros, click,
             click * 1000, np.full(rows, 9000), zeros, zeros, zeros, zeros, np.ones(rows, dtype=int)]
-    with open(data / "log_standard_4_08_to_4_21_pure.csv", "w") as fh:
-        fh.write(LOG_COLUMNS + "\n")
-        np.savetxt(fh, np.stack(cols, axis=1), fmt="%d", delimiter=",")
+    import pandas as pd  # its C writer: np.savetxt formats value by value, minutes at 10x KuaiRand's size
+
+    pd.DataFrame(dict(zip(LOG_COLUMNS.split(","), cols))).to_csv(data / "log_standard_4_08_to_4_21_pure.csv",
+                                                                 index=False)
 
 
 def measure(dataset: str, folder: str, protocol: str) -> dict:

@@ -115,7 +115,8 @@ def worker(job: dict) -> dict:
     epochs = fit.get("epochs_run")
     timing = rec["timing"]
     fit_s = timing["fit_s"]  # backbones were fitted above and come from memory here, in either tree
-    metric = next(iter(rec["metrics"]["test"]["all"].items()))
+    part = next(iter(rec["metrics"]["test"]))  # "all", or the base stage on warmup
+    metric = next(iter(rec["metrics"]["test"][part].items()))
     return {"startup_s": ready, "backbone_s": backbone_s, "fit_s": fit_s, "epochs": epochs,
             "epoch_s": fit_s / epochs if epochs else None, "eval_s": timing["eval_s"], "trial_s": rec["_wall"],
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "calib_s": calib,

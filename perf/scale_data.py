@@ -32,6 +32,13 @@ from bench_data import KUAIRAND_ROWS, synthetic_kuairand  # noqa: E402
 DEFAULT_TRIALS = ["bpr-mf/loo", "bpr-mf/cold", "promo/loo"]
 
 
+def limit_memory(gib: float):
+    """A child's address-space cap: past it the child fails with MemoryError instead of waking the OOM killer."""
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (int(gib * 2**30), int(gib * 2**30)))
+    return cap
+
+
 def child_split(folder: str, protocol: str) -> dict:
     from benchmark.data.loader import load_dataset
     from benchmark.protocols import get_split
@@ -44,13 +51,13 @@ def child_split(folder: str, protocol: str) -> dict:
             "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
-def run_cli(args: list[str], env: dict) -> tuple[float, float, str]:
+def run_cli(args: list[str], env: dict, gib: float) -> tuple[float, float, str]:
     """Wall seconds and peak RSS GiB of one ``promo-bench`` child (``os.wait4``: its own rusage), and its last
     stderr line when it failed."""
     with tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], env=env, stdout=subprocess.DEVNULL,
-                                stderr=err, cwd=HERE.parent, text=True)
+                                stderr=err, cwd=HERE.parent, text=True, preexec_fn=limit_memory(gib))
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -65,6 +72,7 @@ def main() -> int:
     ap.add_argument("--trials", nargs="+", default=DEFAULT_TRIALS, metavar="METHOD/PROTOCOL")
     ap.add_argument("--budget", default="quick")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--max-gib", type=float, default=16.0, help="address-space cap per step (MemoryError past it)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -86,7 +94,7 @@ def main() -> int:
 
             for protocol in ("loo", "cold"):
                 out = subprocess.run([sys.executable, __file__, "--child", str(folder), protocol], env=env,
-                                     capture_output=True, text=True)
+                                     capture_output=True, text=True, preexec_fn=limit_memory(args.max_gib))
                 if out.returncode:
                     show(f"split {protocol}", float("nan"), float("nan"), out.stderr.strip().splitlines()[-1])
                     continue
@@ -97,9 +105,10 @@ def main() -> int:
             for trial in args.trials:
                 method, protocol = trial.split("/")
                 wall, gib, err = run_cli(["run", "--method", method, "--protocol", protocol, "--seeds", "1",
-                                          "--budget", args.budget, "--results", results, *data], env)
+                                          "--budget", args.budget, "--results", results, *data], env, args.max_gib)
                 show(f"trial {trial}", wall, gib, err or "incl. start-up, split from the cache, its backbones")
-            wall, gib, err = run_cli(["report", "--results", results, "--out", str(Path(tmp) / "reports")], env)
+            wall, gib, err = run_cli(["report", "--results", results, "--out", str(Path(tmp) / "reports")], env,
+                                     args.max_gib)
             show("report", wall, gib, err)
     return 0
 
