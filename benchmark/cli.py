@@ -228,6 +228,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         include(path)
     store = ResultStore(args.results)
     device = resolve_device(args.device)
+    if args.trials_per_gpu and device.type != "cuda":
+        raise BenchError(f"--trials-per-gpu {args.trials_per_gpu} shares GPUs between trials; this run's device is "
+                         f"{device} (give --device cuda on a GPU machine, or --jobs N for N CPU workers)")
     if args.suite:
         from benchmark.suites import get_suite
 

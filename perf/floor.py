@@ -16,21 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def median_s(fn, repeats: int = 20, warm: int = 3) -> float:
-    for _ in range(warm):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+from bench_kernels import median_s  # noqa: E402  (median of repeated timings after warm-up calls)
 
 
 def gemm_peak() -> float:
@@ -54,7 +47,7 @@ def dropoutnet_step(pref: int, content: int, batch: int = 1024) -> tuple[float, 
         opt.step()
 
     forward = 2 * batch * (pref * 200 + 200 * 200 + (pref + content) * 200 + 200 * 200)
-    return median_s(step), 3 * forward  # backward: two GEMMs per forward GEMM
+    return median_s(step, 20), 3 * forward  # backward: two GEMMs per forward GEMM
 
 
 def sasrec_attention_step(batch: int = 128, heads: int = 4, length: int = 50, d: int = 16, blocks: int = 2) -> float:
@@ -64,7 +57,7 @@ def sasrec_attention_step(batch: int = 128, heads: int = 4, length: int = 50, d:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
         out.sum().backward()
 
-    return blocks * median_s(step)
+    return blocks * median_s(step, 20)
 
 
 def main() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,25 @@ import pytest
 
 from benchmark.data.interactions import Interactions
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+WORKER_THREADS = max(1, (os.cpu_count() or 1) // 2)  # what each of 2 worker processes gets
+
+
+def run_cli(args: list[str], tmp_path: Path, threads: int = WORKER_THREADS, **env: str) -> subprocess.CompletedProcess:
+    """``promo-bench run ARGS`` in a fresh process with its own cache and ``threads`` torch threads (a serial run
+    at the threads of one of 2 workers gives a worker's floats)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT),
+           "PROMO_BENCH_CACHE": str(tmp_path / "cache"), **env}
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", "run", *args], env=env, text=True,
+                          capture_output=True, timeout=900)
+
+
+def stored_metrics(results: Path) -> dict[str, dict]:
+    """Every stored record's metrics by trial id."""
+    from benchmark.store import ResultStore
+
+    return {rec["trial_id"]: rec["metrics"] for _, rec in ResultStore(results, create=False).records()}
 GROUPLENS_100K = SHARED / "ml-100k-grouplens" / "ml-100k"
 
 

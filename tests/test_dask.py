@@ -4,9 +4,7 @@ stops the run with a one-line error before any trial."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,10 @@ from benchmark.dask_executor import _check_worker
 from benchmark.identity import harness_hash
 from benchmark.registry import get_method, identity_version
 from benchmark.store import ResultStore
-from conftest import write_grouplens
+from conftest import ROOT, run_cli, stored_metrics as _metrics, write_grouplens
 
 pytest.importorskip("distributed", reason="Dask distributed is the `dask` extra (in `test` too)")
 
-ROOT = Path(__file__).resolve().parents[1]
-THREADS = max(1, (os.cpu_count() or 1) // 2)  # what each of 2 workers gets
 
 # Kills the worker process running seed 1 the first time only (a marker file says it happened): the scheduler
 # must hand the trial to a worker again, and the plan must finish with every seed stored.
@@ -51,14 +47,7 @@ ALWAYS = ONCE.replace("KillOnce", "KillAlways").replace('"kill-once"', '"kill-al
 
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONPATH": str(ROOT),
-           "PROMO_BENCH_CACHE": str(tmp_path / "cache"), "KILL_MARKER": str(tmp_path / "killed"), **env}
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", "run", *args], env=env, text=True,
-                          capture_output=True, timeout=900)
-
-
-def _metrics(results: Path) -> dict[str, dict]:
-    return {rec["trial_id"]: rec["metrics"] for _, rec in ResultStore(results, create=False).records()}
+    return run_cli(args, tmp_path, KILL_MARKER=str(tmp_path / "killed"), **env)
 
 
 def _data_args(tmp_path: Path) -> list[str]:
@@ -126,6 +115,7 @@ def test_a_worker_that_cannot_see_the_results_folder_or_runs_other_code_is_named
     (["--address", "tcp://127.0.0.1:1"], "apply to --executor dask"),
     (["--executor", "dask", "--trials-per-gpu", "0"], "--trials-per-gpu 0"),
     (["--executor", "dask", "--address", "tcp://a:1", "--scheduler-file", "f.json"], "not both"),
+    (["--executor", "dask", "--trials-per-gpu", "2", "--device", "cpu"], "this run's device is cpu"),
 ])
 def test_engine_options_get_a_one_line_error(tmp_path, args, says):
     out = _run(["--method", "popular", "--protocol", "loo", "--seeds", "1", *_data_args(tmp_path),

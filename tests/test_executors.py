@@ -4,10 +4,6 @@ states its expected time; records time a trial's own work apart from its backbon
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,10 +13,8 @@ from benchmark.fitted import FittedCache
 from benchmark.registry import get_method, identity_version
 from benchmark.runner import expected_costs, plan
 from benchmark.store import ResultStore
-from conftest import write_grouplens
+from conftest import run_cli as _run, stored_metrics as _metrics, write_grouplens
 
-ROOT = Path(__file__).resolve().parents[1]
-THREADS = max(1, (os.cpu_count() or 1) // 2)  # what each of 2 workers gets
 
 KILLER = '''
 import os, signal, torch
@@ -40,17 +34,6 @@ class Killer(Method):
     def score(self, batch):
         return torch.rand(batch["cand"].shape, generator=self.ctx.generator)
 '''
-
-
-def _run(args: list[str], tmp_path: Path, threads: int = THREADS) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT),
-           "PROMO_BENCH_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", "run", *args], env=env, text=True,
-                          capture_output=True, timeout=900)
-
-
-def _metrics(results: Path) -> dict[str, dict]:
-    return {rec["trial_id"]: rec["metrics"] for _, rec in ResultStore(results, create=False).records()}
 
 
 @pytest.mark.slow  # a real-data training: the second stage (`pytest -m slow`, .ci/run)
