@@ -38,9 +38,10 @@ def writable_folder(folder: Path, what: str, fix: str) -> None:
         raise BenchError(f"{what} {folder}: is a file; expected a folder; {fix}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        # a probe of its own: with one shared name, two processes starting on one folder (Dask or --jobs workers)
+        # removed each other's probe and one of them failed with "No such file or directory"
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
     except OSError as exc:
         raise BenchError(f"{what} {folder}: cannot be written ({exc.strerror or exc}); {fix}") from None
 

@@ -150,3 +150,19 @@ def test_two_processes_wanting_one_backbone_train_it_once(tmp_path):
     outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert [p.returncode for p in procs] == [0, 0]
     assert outs == ["disk 2.0", "trained 2.0"], outs  # one trained, the other waited and loaded its copy
+
+
+def test_processes_proving_one_folder_writable_at_once_do_not_trip_over_each_other(tmp_path):
+    """Two Dask workers starting together on one results folder: one failed with 'cannot be written (No such file
+    or directory)', because both wrote and removed the same probe file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmark.files import writable_folder
+
+    def prove(_: int) -> None:
+        for _ in range(300):
+            writable_folder(tmp_path, "results folder", "-")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(prove, range(8)))  # re-raises the first BenchError
+    assert not list(tmp_path.glob(".write-probe*"))
