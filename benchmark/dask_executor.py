@@ -98,7 +98,7 @@ def _run_on_worker(p: Any, wait_for_claim: bool, config: dict[str, Any]) -> Outc
     if executors._WORKER.get("config") != key:
         threads = config["threads_by_host"].get(_host(get_worker().address), 1)
         executors._worker_init(config["store_root"], _device(config["device"]), config["force"],
-                               config["save_scores"], threads, config["includes"])
+                               config["save_scores"], threads, config["includes"], run_id=config["run_id"])
         executors._WORKER["config"] = key
     return executors._worker_run(p, wait_for_claim)
 
@@ -141,7 +141,7 @@ class DaskExecutor:
         r = self.runner
         return {"store_root": str(r.store.root.resolve()), "device": r.device.type if r.device.index is None
                 else str(r.device), "force": r.force, "save_scores": r.save_scores,
-                "threads_by_host": dict(self.threads_by_host),
+                "run_id": r.run_id, "threads_by_host": dict(self.threads_by_host),
                 "includes": [str(Path(i).resolve()) for i in self.includes]}
 
     def _preflight(self, client: Any, tasks: list[Any]) -> None:

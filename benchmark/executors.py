@@ -14,9 +14,11 @@ same ``map`` (``benchmark.dask_executor``).
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -52,7 +54,11 @@ class TrialRunner:
     """One process's state for running planned trials: device, backbone cache, device views per split."""
 
     def __init__(self, store_root: Path, device: torch.device, force: bool, save_scores: bool,
-                 progress: Callable[[Iterable[Any], str], Iterator[Any]]) -> None:
+                 progress: Callable[[Iterable[Any], str], Iterator[Any]], run_id: str = "") -> None:
+        """``run_id`` names one ``promo-bench run`` (the parent's, shared by its workers) and is written into
+        each record it stores: a trial whose reply was lost with its worker and that the executor (or Dask)
+        runs again finds its record and reports it as this run's, not another process's."""
+        self.run_id = run_id or uuid.uuid4().hex
         self.store = ResultStore(store_root)
         self.claims = Claims(self.store.root)
         self.device, self.force, self.save_scores, self.progress = device, force, save_scores, progress
@@ -69,7 +75,10 @@ class TrialRunner:
             return Outcome(p.spec.trial_id, "deferred", label)
         try:
             path = self.path(p)
-            if not self.force and self.store.is_complete(path):  # finished by another process since we planned
+            if not self.force and self.store.is_complete(path):  # finished since we planned: by whom?
+                stored = json.loads(path.read_text(encoding="utf-8"))
+                if stored.get("run_id") == self.run_id:  # by this run, in an attempt whose reply was lost
+                    return self._done(p, stored, path, label)
                 return Outcome(p.spec.trial_id, "elsewhere", label)
             self.store.sweep(path)
             if p.split.hash not in self.envs:
@@ -78,17 +87,22 @@ class TrialRunner:
                                                            progress=self.progress)
             record, vectors = run_trial(p.spec, p.cls, p.split, p.inter, self.device, env=self.envs[p.split.hash],
                                         save_scores=self.save_scores)
-            path = self.store.write(record, vectors)
-            seconds = float(record["timing"]["total_s"])
-            if record["status"] != "ok":
-                return Outcome(p.spec.trial_id, "failed", label, f"{record['error']} -> {path}")
-            metric = PROTOCOLS[p.spec.protocol].VALID_METRIC
-            first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
-            value = record["metrics"]["test"][first][metric]
-            shown = "n/a (no events)" if value is None else f"{value:.4f}"
-            return Outcome(p.spec.trial_id, "ok", label, f"test {first} {metric} {shown} ({seconds:.1f}s) -> {path}")
+            record = dict(record, run_id=self.run_id)
+            return self._done(p, record, self.store.write(record, vectors), label)
         finally:
             lock.release()
+
+    @staticmethod
+    def _done(p: Any, record: dict[str, Any], path: Path, label: str) -> Outcome:
+        """The outcome of a stored record: its headline test metric, or its error."""
+        seconds = float(record["timing"]["total_s"])
+        if record["status"] != "ok":
+            return Outcome(p.spec.trial_id, "failed", label, f"{record['error']} -> {path}")
+        metric = PROTOCOLS[p.spec.protocol].VALID_METRIC
+        first = next(iter(record["metrics"]["test"]))  # "all" or, on warmup, the base stage
+        value = record["metrics"]["test"][first][metric]
+        shown = "n/a (no events)" if value is None else f"{value:.4f}"
+        return Outcome(p.spec.trial_id, "ok", label, f"test {first} {metric} {shown} ({seconds:.1f}s) -> {path}")
 
 
 class LocalExecutor:
@@ -119,7 +133,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(store_root: str, device: str, force: bool, save_scores: bool, threads: int,
-                 includes: list[str], slots: Any = None) -> None:
+                 includes: list[str], slots: Any = None, run_id: str = "") -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
     if slots is not None:
@@ -129,7 +143,7 @@ def _worker_init(store_root: str, device: str, force: bool, save_scores: bool, t
     for path in includes:  # a plugin file the parent included is included here too
         include(path)
     _WORKER["runner"] = TrialRunner(Path(store_root), torch.device(device), force, save_scores,
-                                    lambda it, desc: iter(it))
+                                    lambda it, desc: iter(it), run_id)
     _WORKER["sources"] = {}
 
 
@@ -182,7 +196,7 @@ class ProcessExecutor:
         ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
                                    initargs=(str(r.store.root), str(r.device), r.force, r.save_scores, self.threads,
-                                             self.includes, ctx.Value("i", 0)))
+                                             self.includes, ctx.Value("i", 0), r.run_id))
 
     def map(self, tasks: list[Any], on_start: Callable[[Any], None], on_done: Callable[[Any, Outcome], None]) -> None:
         by_id = {p.spec.trial_id: p for p in tasks}

@@ -201,3 +201,21 @@ def test_a_backbone_costs_its_fitting_not_its_served_trial():
     costs = CostModel.load(records, torch.device("cpu"))
     assert costs.own("sasrec", "loo", "ml-100k", "paper", 100_000) == pytest.approx(102.3)  # fit + evaluation
     assert costs.own("cb2cf", "loo", "ml-100k", "paper", 100_000) == pytest.approx((8.5 + 10.0) / 2)
+
+
+def test_a_trial_rerun_after_its_reply_was_lost_counts_as_this_runs_not_another_process(tmp_path):
+    """Dask recomputes a finished task whose result sat on a worker that then died; the rerun finds the record
+    this run wrote. It is this run's ok trial, not 'run by another process' (CI saw `done: 1 ok, 1 failed, ...,
+    1 run by another process` for a plan whose two good trials both ran here)."""
+    from benchmark.executors import TrialRunner
+
+    data = write_grouplens(tmp_path / "ml-100k")
+    (p,) = plan(["popular"], ["ml-100k"], ["loo"], 1, "quick", {}, str(data))
+    quiet = lambda it, desc: iter(it)  # noqa: E731 - no progress bar
+    runner = TrialRunner(tmp_path / "r", torch.device("cpu"), False, False, quiet, run_id="run-a")
+    first = runner.run(p, wait_for_claim=False)
+    assert first.status == "ok"
+    again = TrialRunner(tmp_path / "r", torch.device("cpu"), False, False, quiet, run_id="run-a").run(p, False)
+    assert (again.status, again.message) == ("ok", first.message)  # a fresh worker of the same run
+    other = TrialRunner(tmp_path / "r", torch.device("cpu"), False, False, quiet, run_id="run-b").run(p, False)
+    assert other.status == "elsewhere"  # another `promo-bench run` on the same folder stored it
