@@ -11,6 +11,7 @@ Method card (paper, defaults, what we changed and why): docs/methods/dropoutnet.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 import torch
@@ -34,12 +35,14 @@ class DropoutNet(TableScorer, Method):
     patience_exception = ("the reference's fixed schedule: 10 epochs with a step-decayed learning rate, every "
                           "epoch run, the best kept")
     uses = ("bpr-mf",)
-    version = "2"  # 2: the reference's prep_standardize (non-zero rows, population std, +-5 cap); raw content
+    version = "3"  # 2: the reference's prep_standardize (non-zero rows, population std, +-5 cap); raw content.
+    # 3: targets divided by the std of the backbone's training scores (BPR leaves their scale free; seed 4 diverged)
     requires = frozenset({"item_features"})
     protocols = frozenset({"loo", "cold", "warmup"})
     defaults = {"layers": "200", "rank": 200, "dropout": 0.5, "lr": 0.01, "momentum": 0.9, "n_scores_user": 2500,
                 "user_batch": 1000, "data_batch": 1024, "max_data_per_step": 2_500_000, "lr_decay": 0.1,
-                "decay_every": 50, "epochs": 10, "patience": 10, "standardise_content": False}
+                "decay_every": 50, "epochs": 10, "patience": 10, "standardise_content": False,
+                "target_scale": "unit"}
     budgets = {"quick": {"epochs": 2, "max_data_per_step": 100_000}}
     search_space = {"lr": Float(1e-3, 1e-1, log=True), "dropout": Float(0.2, 0.8)}
 
@@ -60,6 +63,7 @@ class DropoutNet(TableScorer, Method):
         self.net = DropoutNetModel(users.shape[1], self.content.shape[1], layers, o["rank"]).to(self.device)
         opt = torch.optim.SGD(self.net.parameters(), lr=o["lr"], momentum=o["momentum"])
         train_users = torch.unique(data.train["user"])
+        self.target_std = self._target_std(train_users, o["target_scale"])
         gen = self.ctx.generator
         state = {"steps": 0}
         targets: dict[str, torch.Tensor] = {}
@@ -70,7 +74,7 @@ class DropoutNet(TableScorer, Method):
                 b = order[start:start + o["user_batch"]]
                 u, i, t = self._targets(b, o["n_scores_user"])
                 perm = torch.randperm(len(u), generator=gen).to(self.device)[:o["max_data_per_step"]]
-                targets.update(user=u[perm], item=i[perm], score=t[perm])
+                targets.update(user=u[perm], item=i[perm], score=t[perm] / self.target_std)
                 for s in range(0, len(perm), o["data_batch"]):
                     yield torch.arange(s, min(s + o["data_batch"], len(perm)), device=self.device)
                 state["steps"] += 1
@@ -89,7 +93,26 @@ class DropoutNet(TableScorer, Method):
             return (pred - targets["score"][idx]).pow(2).mean()
 
         fit = train_epochs(self, self.net, opt, batches, step, o["epochs"], o["patience"], "dropoutnet epochs")
-        return {**info, **fit, "user_batches": state["steps"]}
+        return {**info, **fit, "user_batches": state["steps"], "target_std": self.target_std}
+
+    @torch.no_grad()
+    def _target_std(self, users: torch.Tensor, how: str) -> float:
+        """The divisor of the regression targets: 1 (``raw``, the reference, whose WMF scores stay near its 0/1
+        preferences) or the population std of the backbone's scores over training users x warm items (``unit``):
+        BPR-MF leaves its score scale free (std 1.7-2.2 on ML-100K), outside the range the reference's SGD rate and
+        momentum were set for. A positive divisor changes no ranking, and it reads only training-time rows."""
+        if how == "raw":
+            return 1.0
+        if how != "unit":
+            raise ValueError(f"dropoutnet.target_scale={how!r}: expected 'unit' or 'raw'")
+        var, n = 0.0, 0
+        mean = 0.0
+        for start in range(0, len(users), 1024):  # in blocks: users x warm items can be large (KuaiRand, TMall)
+            s = (self.u_raw[users[start:start + 1024]] @ self.v_raw[self.warm_ids].T).double()
+            m, k = float(s.mean()), s.numel()
+            var += float(((s - m) ** 2).sum()) + n * k / (n + k) * (m - mean) ** 2
+            mean, n = mean + (m - mean) * k / (n + k), n + k
+        return max(math.sqrt(var / max(n, 1)), 1e-12)
 
     @torch.no_grad()
     def _targets(self, users: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
