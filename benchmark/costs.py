@@ -29,6 +29,16 @@ QUICK_SHARE = 0.1  # the quick budget against the paper one, where only the pape
 REFERENCE_ROWS = 100_000  # ML-100K, the reference table's dataset
 
 
+def regime(protocol: str, params: dict[str, Any] | None) -> str:
+    """``loo`` at its protocol's defaults, else ``loo[train_negatives=1]``: a regime that changes the training rows
+    (the sampled paper suite trains the sequential family 5-10x longer) is costed from its own records only."""
+    from benchmark.protocols import PROTOCOLS
+
+    defaults = getattr(PROTOCOLS.get(protocol), "DEFAULTS", {})
+    changed = [f"{k}={v}" for k, v in sorted((params or {}).items()) if k in defaults and defaults[k] != v]
+    return f"{protocol}[{','.join(changed)}]" if changed else protocol
+
+
 def machine_key(env: dict[str, Any]) -> tuple[Any, ...]:
     return (env.get("cpu"), env.get("cpu_count"), str(env.get("device", "cpu")).split(":")[0])
 
@@ -42,6 +52,7 @@ class CostModel:
     measured: dict[tuple[str, str, str, str], list[float]] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, int] = field(default_factory=dict)  # how many estimates came from where
+    off_regime: set[str] = field(default_factory=set)  # regimes estimated from the reference's protocol defaults
 
     @classmethod
     def load(cls, records: Iterable[dict[str, Any]], device: torch.device) -> "CostModel":
@@ -50,17 +61,22 @@ class CostModel:
         reference = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
         return cls(measured, reference)
 
-    def own(self, method: str, protocol: str, dataset: str, budget: str, n_rows: int) -> float:
-        """Expected seconds of one trial of ``method``, its backbones excluded."""
+    def own(self, method: str, protocol: str, dataset: str, budget: str, n_rows: int,
+            params: dict[str, Any] | None = None) -> float:
+        """Expected seconds of one trial of ``method``, its backbones excluded, under ``protocol`` with ``params``
+        (its regime: records of another regime do not count)."""
+        where = regime(protocol, params)
         # a capacity-matched budget (paper-d32) has no records of its own at first: its schedule's are the estimate
-        got = (self.measured.get((method, protocol, dataset, budget))
-               or self.measured.get((method, protocol, dataset, schedule(budget))))
+        got = (self.measured.get((method, where, dataset, budget))
+               or self.measured.get((method, where, dataset, schedule(budget))))
         if got:
             self.sources["earlier records here"] = self.sources.get("earlier records here", 0) + 1
             return statistics.median(got)
         ref = self.reference.get("costs", {}).get(f"{method}/{protocol}")
         if ref is not None:
             self.sources["reference table"] = self.sources.get("reference table", 0) + 1
+            if where != protocol:
+                self.off_regime.add(where)
             scale = max(n_rows, 1) / REFERENCE_ROWS
             return float(ref) * scale * (QUICK_SHARE if schedule(budget) == "quick" else 1.0)
         self.sources["a flat guess"] = self.sources.get("a flat guess", 0) + 1
@@ -71,6 +87,8 @@ class CostModel:
         where = self.reference.get("machine")
         if "reference table" in self.sources and where:
             parts.append(f"reference machine: {where}")
+        if self.off_regime:  # an underestimate where the regime adds training rows: say so
+            parts.append(f"the reference table is at protocol defaults, not {', '.join(sorted(self.off_regime))}")
         return "; ".join(parts)
 
 
@@ -87,7 +105,8 @@ def training_costs(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, st
             if r.get("status") != "ok":
                 continue
             t = r["timing"]
-            where = (r["protocol"]["name"], r["dataset"]["name"], r["method"]["budget"])
+            where = (regime(r["protocol"]["name"], r["protocol"].get("params")), r["dataset"]["name"],
+                     r["method"]["budget"])
             if t.get("cache") not in ("memory", "disk"):  # it trained here
                 out.setdefault((r["method"]["name"], *where), []).append(
                     float(t.get("total_s", 0.0)) - float(t.get("backbone_s", 0.0)))

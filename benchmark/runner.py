@@ -230,9 +230,9 @@ def expected_costs(todo: list[Planned], costs: CostModel, cache: FittedCache) ->
             bcls = get_method(name)
             options = {**bcls.resolved_defaults(s.budget), **{k: v for k, v in audit.items() if k in bcls.defaults}}
             if charge(bcls, options, p):
-                total += costs.own(name, s.protocol, s.dataset, s.budget, rows)
+                total += costs.own(name, s.protocol, s.dataset, s.budget, rows, p.split.meta.get("params"))
         if not p.cls.cacheable or charge(p.cls, s.options, p):
-            total += costs.own(s.method, s.protocol, s.dataset, s.budget, rows)
+            total += costs.own(s.method, s.protocol, s.dataset, s.budget, rows, p.split.meta.get("params"))
         else:
             total += EVAL_S
         out[s.trial_id] = total

@@ -41,7 +41,8 @@ def main() -> None:
                          f"{env.get('device')}")
         commits.add(str(env.get("git_commit"))[:10])
     # the cost model's own reading: a backbone costs its fitting, wherever it was fitted
-    own = {f"{m}/{p}": v for (m, p, _, _), v in training_costs(records).items()}
+    # at protocol defaults only: the table is read for those (benchmark.costs.regime)
+    own = {f"{m}/{p}": v for (m, p, _, _), v in training_costs(records).items() if "[" not in p}
     costs = {k: round(statistics.median(v), 2) for k, v in sorted(own.items())}
     table = {"machine": "; ".join(sorted(machines | ({args.machine} if args.machine else set()))), "commits": sorted(commits), "costs": costs,
              "made_by": f"python perf/cost_table.py {args.results} --write"}

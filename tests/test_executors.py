@@ -68,7 +68,7 @@ def test_a_worker_that_dies_loses_only_its_trial(tmp_path):
 
 
 class _Costs(CostModel):
-    def own(self, method, protocol, dataset, budget, n_rows):  # noqa: D102 - fixed figures for the test
+    def own(self, method, protocol, dataset, budget, n_rows, params=None):  # noqa: D102 - fixed figures
         return {"sasrec": 100.0, "dssm-sasrec": 10.0, "promo": 5.0}[method]
 
 
@@ -219,3 +219,24 @@ def test_a_trial_rerun_after_its_reply_was_lost_counts_as_this_runs_not_another_
     assert (again.status, again.message) == ("ok", first.message)  # a fresh worker of the same run
     other = TrialRunner(tmp_path / "r", torch.device("cpu"), False, False, quiet, run_id="run-b").run(p, False)
     assert other.status == "elsewhere"  # another `promo-bench run` on the same folder stored it
+
+
+def test_a_regime_is_costed_from_its_own_records():
+    """`run --suite paper-matched` (loo, train_negatives=1) said 'about 21 min' from the released regime's records
+    and reference table; the sampled regime trains the sequential family 5-10x longer. Records of one regime must
+    not estimate another, and an estimate from the defaults' reference table says so."""
+    from benchmark.costs import regime, this_machine
+
+    cpu, cores, device = this_machine(torch.device("cpu"))
+    released = _record("sasrec", 100.0, [])
+    sampled = _record("sasrec", 700.0, [])
+    sampled["protocol"]["params"] = {"tau": 50, "train_negatives": 1}
+    for r in (released, sampled):
+        r["env"] = {"cpu": cpu, "cpu_count": cores, "device": device}
+    costs = CostModel.load([released, sampled], torch.device("cpu"))
+    assert regime("loo", {"tau": 50, "train_negatives": 0}) == "loo"
+    assert costs.own("sasrec", "loo", "ml-100k", "paper", 100_000, {"train_negatives": 0}) == 100.0
+    assert costs.own("sasrec", "loo", "ml-100k", "paper", 100_000, {"train_negatives": 1}) == 700.0
+    fresh = CostModel(reference={"costs": {"sasrec/loo": 100.0}})
+    assert fresh.own("sasrec", "loo", "ml-100k", "paper", 100_000, {"train_negatives": 1}) == 100.0
+    assert "not loo[train_negatives=1]" in fresh.describe()
