@@ -238,6 +238,24 @@ def test_the_leak_checks_catch_an_inclusive_window():
     assert own_strict.mean() < 0.5
 
 
+def test_windows_built_in_blocks_equal_one_block(monkeypatch):
+    """`CausalIndex.window` works in blocks of queries so that 14M KuaiRand-scale rows do not need a 5.3 GiB int64
+    temporary (issue 20); the blocks must not change a single value, mask bit or tie count (the split hash)."""
+    import benchmark.protocols.windows as windows
+
+    inter = synthetic(n_rows=2000)
+    order = np.argsort(inter.time, kind="stable")
+    u, i, t = inter.user[order], inter.item[order], inter.time[order]
+    pos = np.arange(len(u))
+    index = windows.CausalIndex(i, u, pos, t, inter.n_items)
+    whole = index.window(i, t, 10, pos)
+    monkeypatch.setattr(windows, "CHUNK", 7)
+    blocks = index.window(i, t, 10, pos)
+    assert np.array_equal(whole.values, blocks.values) and np.array_equal(whole.mask, blocks.mask)
+    assert whole.tie_excluded == blocks.tie_excluded and whole.values.dtype == np.int32
+    assert whole.mask.any() and not whole.mask.all()
+
+
 def test_bad_protocol_parameters_are_named():
     with pytest.raises(BenchError, match="unknown parameter 'taux'"):
         loo.resolve_params({"taux": 3})
