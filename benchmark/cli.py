@@ -220,8 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.trials_per_gpu and (args.address or args.scheduler_file):
             raise BenchError("--trials-per-gpu sizes a local cluster; on a cluster start K workers per GPU "
                              "(`dask worker ADDR --nworkers K --nthreads 1` with CUDA_VISIBLE_DEVICES set)")
-        engine = {"address": args.address, "scheduler_file": args.scheduler_file,
-                  "trials_per_gpu": args.trials_per_gpu}
+        engine = {"address": args.address, "scheduler_file": args.scheduler_file}
     elif args.address or args.scheduler_file or args.trials_per_gpu:
         raise BenchError("--address, --scheduler-file and --trials-per-gpu apply to --executor dask")
     for path in args.include:
@@ -231,6 +230,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trials_per_gpu and device.type != "cuda":
         raise BenchError(f"--trials-per-gpu {args.trials_per_gpu} shares GPUs between trials; this run's device is "
                          f"{device} (give --device cuda on a GPU machine, or --jobs N for N CPU workers)")
+    if args.trials_per_gpu:  # a local cluster of K single-trial workers per GPU: the plan line counts them
+        import torch
+
+        args.jobs = args.trials_per_gpu * max(1, torch.cuda.device_count())
     if args.suite:
         from benchmark.suites import get_suite
 

@@ -127,13 +127,10 @@ class DaskExecutor:
     they finish; trials another process held are resubmitted, waiting for their claim, at the end."""
 
     def __init__(self, runner: TrialRunner, jobs: int, includes: list[str], address: str | None = None,
-                 scheduler_file: str | None = None, trials_per_gpu: int | None = None) -> None:
+                 scheduler_file: str | None = None) -> None:
+        """``jobs``: the local cluster's workers (``--trials-per-gpu K`` on G GPUs: K*G, worker i on GPU i mod G)."""
         self.runner, self.includes = runner, list(includes)
         self.address, self.scheduler_file = address, scheduler_file
-        if trials_per_gpu:  # a local cluster on a GPU machine: K single-trial workers per GPU (worker i: GPU i mod G)
-            import torch
-
-            jobs = trials_per_gpu * max(1, torch.cuda.device_count())
         self.jobs = jobs
         self.threads_by_host: dict[str, int] = {}  # filled by the preflight: the cores split between a host's workers
 
