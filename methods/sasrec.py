@@ -18,6 +18,7 @@ from benchmark.training import train_epochs
 from methods.layers import Dropout
 
 
+DEDUP_BLOCK = 1 << 18  # rows deduplicated together: ML-100K's 94,626 training rows are one block
 DEDUP_ROWS = 16384  # history_vectors looks for repeated windows above this many rows (training rows, not batches)
 
 
@@ -92,7 +93,8 @@ class SASRecEncoder(nn.Module):
 
 class SASRec(NetState, Method):
     name = "sasrec"
-    version = "2"  # 2: dropout masks drawn by methods.layers.Dropout (same law, another random stream; faster)
+    version = "3"  # 2: dropout masks drawn by methods.layers.Dropout (same law, another random stream; faster).
+    # 3: history_vectors deduplicates windows in blocks of 2^18 rows (memory; ML-100K is one block, bitwise the same)
     requires = frozenset({"history"})
     cacheable = True
     defaults = {"dim": 16, "max_len": 50, "blocks": 2, "heads": 4, "dropout": 0.1, "lr": 1e-3, "batch_size": 128,
@@ -136,6 +138,10 @@ class SASRec(NetState, Method):
         if len(hist) <= DEDUP_ROWS:  # an evaluation batch: finding the distinct rows costs more than it saves
             return torch.cat([self.net.pooled(hist[k:k + chunk], mask[k:k + chunk]) for k in range(0, len(hist), chunk)]
                              ) if len(hist) else torch.zeros(0, self.net.dim, device=hist.device)
+        if len(hist) > DEDUP_BLOCK:  # distinct windows per block: torch.unique's sort copies of every row's window
+            # were 2.3 GiB at 1.4M rows (issue 20); a window repeated across blocks is encoded once per block
+            return torch.cat([self.history_vectors(hist[k:k + DEDUP_BLOCK], mask[k:k + DEDUP_BLOCK], chunk)
+                              for k in range(0, len(hist), DEDUP_BLOCK)])
         key = torch.where(mask, hist, torch.full_like(hist, -1))  # padding positions are ignored by the encoder
         distinct, inverse = torch.unique(key, dim=0, return_inverse=True)
         d_mask = distinct >= 0
