@@ -220,6 +220,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.trials_per_gpu and (args.address or args.scheduler_file):
             raise BenchError("--trials-per-gpu sizes a local cluster; on a cluster start K workers per GPU "
                              "(`dask worker ADDR --nworkers K --nthreads 1` with CUDA_VISIBLE_DEVICES set)")
+        if args.trials_per_gpu and args.jobs != 1:
+            raise BenchError(f"--trials-per-gpu {args.trials_per_gpu} sizes the local cluster itself (K x GPUs "
+                             f"workers); drop --jobs {args.jobs}")
         engine = {"address": args.address, "scheduler_file": args.scheduler_file}
     elif args.address or args.scheduler_file or args.trials_per_gpu:
         raise BenchError("--address, --scheduler-file and --trials-per-gpu apply to --executor dask")

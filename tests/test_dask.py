@@ -116,6 +116,7 @@ def test_a_worker_that_cannot_see_the_results_folder_or_runs_other_code_is_named
     (["--executor", "dask", "--trials-per-gpu", "0"], "--trials-per-gpu 0"),
     (["--executor", "dask", "--address", "tcp://a:1", "--scheduler-file", "f.json"], "not both"),
     (["--executor", "dask", "--trials-per-gpu", "2", "--device", "cpu"], "this run's device is cpu"),
+    (["--executor", "dask", "--trials-per-gpu", "2", "--jobs", "3"], "drop --jobs 3"),  # it would be overridden
 ])
 def test_engine_options_get_a_one_line_error(tmp_path, args, says):
     out = _run(["--method", "popular", "--protocol", "loo", "--seeds", "1", *_data_args(tmp_path),
