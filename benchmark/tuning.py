@@ -40,10 +40,19 @@ def validation_only(split: Split) -> Split:
     return Split(meta=meta, arrays=arrays)
 
 
-def storage_url(results: Path) -> str:
+def open_storage(results: Path) -> Any:
+    """The results folder's study storage. Optuna creates the SQLite schema when it first opens a file, and two
+    ``tune`` processes started together on a new file both create it (``UNIQUE constraint failed:
+    alembic_version``), so the opening happens under a file lock; connections wait for a busy database (one
+    minute) instead of failing while another process writes."""
+    optuna = _optuna()
+    from filelock import FileLock
+
     path = Path(results) / STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path.resolve()}"
+    with FileLock(f"{path}.lock", thread_local=False, is_singleton=False):
+        return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}",
+                                          engine_kwargs={"connect_args": {"timeout": 60}})
 
 
 def study_name(method: str, identity: str, harness: str, dataset: str, protocol: str, split_hash: str,
@@ -91,7 +100,7 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
     name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, split.meta["protocol"],
                       split.hash, budget)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=storage_url(results), direction="maximize",
+    study = optuna.create_study(study_name=name, storage=open_storage(results), direction="maximize",
                                 load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=0),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
     study.set_user_attr("method", cls.name)
@@ -99,6 +108,7 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
     study.set_user_attr("split_hash", split.hash)
     study.set_user_attr("tune_seed", TUNE_SEED)
     study.set_user_attr("defaults", json.loads(json.dumps(base, default=str)))
+    study.set_user_attr("budget", max(n_trials, study.user_attrs.get("budget", 0)))
 
     def objective(trial: Any) -> float:
         options = dict(base)
@@ -121,21 +131,32 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
         method.fit(env.views.train(audit))
         return float(env.evaluator.validate(env, method, TUNE_SEED, audit, metric))
 
-    done = _finished(study, optuna)
     t0 = time.perf_counter()
-    if done < n_trials:
-        study.optimize(objective, n_trials=n_trials - done, timeout=timeout, catch=(Exception,))
-    states = [t.state for t in study.trials]
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(_budgeted(study, optuna, n_trials)) < n_trials:
+        # the study's total, not this process's: processes sharing the study stop together at n_trials
+        stop = optuna.study.MaxTrialsCallback(n_trials, states=_finished_states(optuna))
+        study.optimize(objective, n_trials=n_trials - len(_budgeted(study, optuna, n_trials)), timeout=timeout,
+                       catch=(Exception,), callbacks=[stop])
+    counted = _budgeted(study, optuna, n_trials)
+    states = [t.state for t in counted]
+    complete = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
     return StudyResult(cls.name, name, len(complete), states.count(optuna.trial.TrialState.PRUNED),
                        states.count(optuna.trial.TrialState.FAIL), best.value if best else None,
                        dict(best.params) if best else {}, time.perf_counter() - t0)
 
 
-def _finished(study: Any, optuna: Any) -> int:
-    ok = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    return sum(t.state in ok for t in study.trials)
+def _finished_states(optuna: Any) -> tuple[Any, ...]:
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def _budgeted(study: Any, optuna: Any, budget: int) -> list[Any]:
+    """The study's first ``budget`` finished trials in the order they started: what its result is chosen from.
+    Processes sharing a study can each start one trial after the last counted one; those extra trials (at most one
+    per process) and a killed process's trial left RUNNING are not counted, so every method's configuration is
+    chosen from exactly its budget."""
+    finished = sorted((t for t in study.trials if t.state in _finished_states(optuna)), key=lambda t: t.number)
+    return finished[:budget]
 
 
 def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -143,15 +164,18 @@ def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, An
     trial."""
     optuna = _optuna()
     try:
-        study = optuna.load_study(study_name=name, storage=storage_url(results))
+        study = optuna.load_study(study_name=name, storage=open_storage(results))
     except KeyError:
         return None
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    budget = int(study.user_attrs.get("budget", len(study.trials)))
+    counted = _budgeted(study, optuna, budget)
+    complete = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return None
     best = max(complete, key=lambda t: t.value)
-    states = [t.state for t in study.trials]
-    info = {"study": name, "storage": STORAGE, "n_trials": len(study.trials), "n_complete": len(complete),
+    states = [t.state for t in counted]
+    info = {"study": name, "storage": STORAGE, "n_trials": len(counted), "budget": budget,
+            "n_complete": len(complete),
             "n_pruned": states.count(optuna.trial.TrialState.PRUNED), "best_trial": best.number,
             "best_valid": best.value, "metric": study.user_attrs.get("metric"), "tune_seed": TUNE_SEED,
             "sampler": "TPE (seed 0)", "pruner": "median (5 startup trials, 2 warm-up steps)"}

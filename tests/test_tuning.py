@@ -92,3 +92,63 @@ def test_run_tuned_takes_the_best_configuration_and_marks_the_row(data, tmp_path
     assert [r.variant[:6] for r in suite_view.rows] == ["tuned="]  # the tuned row stands in for the default one
     random_plan = runner.plan(["random"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)
     assert not random_plan[0].spec.variant and not random_plan[0].spec.tuning  # nothing to tune: its default row
+
+
+def _open_together(results: str, i: int, barrier) -> str:
+    """One of several processes that open a new study file at once (what `tune` processes started together do)."""
+    import optuna
+
+    from benchmark.tuning import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    barrier.wait()
+    try:
+        optuna.create_study(study_name=f"s{i}", storage=open_storage(results), load_if_exists=True)
+    except Exception as e:  # the failure is the observation: report it to the parent
+        return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    return "ok"
+
+
+def test_tune_processes_started_together_open_one_new_study_file(tmp_path):
+    """Two `tune` processes started together on a new results folder: one died with `UNIQUE constraint failed:
+    alembic_version` (Optuna creating the SQLite schema twice) before the opening was locked."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    n = 6
+    barrier = ctx.Manager().Barrier(n)
+    with ctx.Pool(n) as pool:
+        outcomes = pool.starmap(_open_together, [(str(tmp_path), i, barrier) for i in range(n)])
+    assert outcomes == ["ok"] * n, outcomes
+
+
+def _tune_shared(results: str, n_trials: int, barrier) -> int:
+    torch.set_num_threads(1)
+    inter = synthetic(n_users=40, n_items=60, n_rows=1500)
+    split = loo.build(inter, PARAMS)
+    barrier.wait()  # both processes find the study empty, as two workers started on one study do
+    r = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", n_trials, results)
+    return r.n_complete + r.n_pruned + r.n_failed
+
+
+def test_processes_sharing_a_study_stop_at_its_budget_and_choose_from_exactly_it(tmp_path):
+    """Each process ran its own N trials (2N in the study, so a shared study gave its method a larger budget than a
+    method tuned by one process); now they stop at the study's N, and the configuration is chosen from the first N
+    finished trials even when a process started one more."""
+    import multiprocessing as mp
+
+    import optuna
+
+    from benchmark.tuning import best_options, open_storage
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Manager().Barrier(2)
+    with ctx.Pool(2) as pool:
+        counted = pool.starmap(_tune_shared, [(str(tmp_path), 4, barrier)] * 2)
+    assert counted == [4, 4]
+    (summary,) = optuna.get_all_study_summaries(open_storage(tmp_path))
+    study = optuna.load_study(study_name=summary.study_name, storage=open_storage(tmp_path))
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert 4 <= len(finished) <= 5, len(finished)  # at most one extra: the other process's trial in flight
+    _, info = best_options(tmp_path, summary.study_name)
+    assert info["n_trials"] == 4 and info["budget"] == 4
