@@ -132,12 +132,12 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
         return float(env.evaluator.validate(env, method, TUNE_SEED, audit, metric))
 
     t0 = time.perf_counter()
-    if len(_budgeted(study, optuna, n_trials)) < n_trials:
+    if len(counted_trials(study, optuna, n_trials)) < n_trials:
         # the study's total, not this process's: processes sharing the study stop together at n_trials
         stop = optuna.study.MaxTrialsCallback(n_trials, states=_finished_states(optuna))
-        study.optimize(objective, n_trials=n_trials - len(_budgeted(study, optuna, n_trials)), timeout=timeout,
+        study.optimize(objective, n_trials=n_trials - len(counted_trials(study, optuna, n_trials)), timeout=timeout,
                        catch=(Exception,), callbacks=[stop])
-    counted = _budgeted(study, optuna, n_trials)
+    counted = counted_trials(study, optuna, n_trials)
     states = [t.state for t in counted]
     complete = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
@@ -150,7 +150,7 @@ def _finished_states(optuna: Any) -> tuple[Any, ...]:
     return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
-def _budgeted(study: Any, optuna: Any, budget: int) -> list[Any]:
+def counted_trials(study: Any, optuna: Any, budget: int) -> list[Any]:
     """The study's first ``budget`` finished trials in the order they started: what its result is chosen from.
     Processes sharing a study can each start one trial after the last counted one; those extra trials (at most one
     per process) and a killed process's trial left RUNNING are not counted, so every method's configuration is
@@ -168,7 +168,7 @@ def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, An
     except KeyError:
         return None
     budget = int(study.user_attrs.get("budget", len(study.trials)))
-    counted = _budgeted(study, optuna, budget)
+    counted = counted_trials(study, optuna, budget)
     complete = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return None

@@ -1,0 +1,61 @@
+"""What each stored tuning study cost and found: the figures of docs/reproducing-promo.md's tuning section.
+
+    python perf/tuning_summary.py RESULTS [--at 10]
+
+One row per study in ``RESULTS/tuning/studies.db`` (``promo-bench tune``): the trials its configuration is chosen
+from (the study's first N finished, as ``run --tuned`` counts them) split into complete, pruned and failed; their
+wall seconds summed (the tuning cost: each ``tune`` process ran with the torch threads it was given, and a method's
+first trial includes training its default backbones unless the cache had them); the best validation value, the
+trial that found it, and the best among the first ``--at`` trials (a best that no longer moves after TPE's random
+start-up is evidence the budget was enough); the chosen options. Nothing here reads a test event: studies hold
+validation values only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmark.tuning import counted_trials, open_storage  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--at", type=int, default=10, help="also show the best of the first AT trials")
+    args = ap.parse_args()
+    if not (args.results / "tuning" / "studies.db").is_file():
+        sys.exit(f"{args.results / 'tuning' / 'studies.db'}: no tuning studies there (run `promo-bench tune` first)")
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(args.results)
+    done = optuna.trial.TrialState.COMPLETE
+    print(f"| method | budget | complete / pruned / failed | tuning s | s / trial | best valid | best at trial "
+          f"| best of first {args.at} | chosen options | study |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        budget = int(study.user_attrs.get("budget", len(study.trials)))
+        counted = counted_trials(study, optuna, budget)
+        if not counted:
+            continue
+        states = [t.state for t in counted]
+        secs = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in counted)
+        complete = [t for t in counted if t.state == done]
+        name = summary.study_name
+        head = (f"| {name.split('|')[0]} | {len(counted)}/{budget} | {states.count(done)} / "
+                f"{states.count(optuna.trial.TrialState.PRUNED)} / {states.count(optuna.trial.TrialState.FAIL)} | "
+                f"{secs:.0f} | {secs / len(counted):.0f} |")
+        if not complete:
+            print(f"{head} no complete trial | | | | `{name}` |")
+            continue
+        best = max(complete, key=lambda t: t.value)
+        early = [t.value for t in complete if t.number < args.at]
+        opts = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+        print(f"{head} {best.value:.4f} | {best.number} | {max(early) if early else float('nan'):.4f} | {opts} "
+              f"| `{name}` |")
+
+if __name__ == "__main__":
+    main()
