@@ -6,7 +6,8 @@
 #   bash perf/gpu_check.sh
 # It prints, in order: (1) the same trials on CPU and GPU, metrics side by side in units of seed spread;
 # (2) the whole ML-100K `run --all` on one GPU with K trials sharing it (--jobs K worker processes), capped in time,
-# with its per-protocol trial times; (3) the per-method cost table of issue 18 on the GPU.
+# with its per-protocol trial times; (3) the per-method cost table of issue 18 on the GPU; (4) 4 SASRec seeds
+# trained as one batched model (torch.func) against one after another: per-seed metrics and the speed-up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 PROMO_BENCH_CACHE="$PWD/.gpu-cache"
@@ -23,9 +24,9 @@ timeout 150 python3 -m benchmark.cli run "${SAME[@]}" "${DATA[@]}" --device cpu 
 timeout 90 python3 -m benchmark.cli run "${SAME[@]}" "${DATA[@]}" --device cuda --jobs "$K" --results .gpu-results/cuda 2>&1 | tail -2
 python3 perf/quality_diff.py .gpu-results/cpu .gpu-results/cuda
 
-echo "== (2) run --all on one GPU, $K trials sharing it, at most 200 s (a rerun resumes it) =="
+echo "== (2) run --all on one GPU, $K trials sharing it, at most 150 s (a rerun resumes it) =="
 start=$(date +%s)
-timeout 200 python3 -m benchmark.cli run --all "${DATA[@]}" --device cuda --jobs "$K" --results .gpu-results/all 2>&1 \
+timeout 150 python3 -m benchmark.cli run --all "${DATA[@]}" --device cuda --jobs "$K" --results .gpu-results/all 2>&1 \
     | grep -E "^(planned|expected|done)" || true
 echo "wall s: $(( $(date +%s) - start )); trials stored: $(find .gpu-results/all -name '*.json' -path '*/ml-100k/*' | wc -l) of 180"
 python3 perf/run_times.py .gpu-results/all 2>&1 | tail -25
@@ -33,3 +34,7 @@ python3 perf/run_times.py .gpu-results/all 2>&1 | tail -25
 echo "== (3) per-method cost on the GPU (issue 18's table, 1 epoch) =="
 timeout 80 python3 perf/bench_methods.py --device cuda --data-dir .data/ml-100k --epochs 1 --protocols loo --threads 4 \
     --methods sasrec promo dropoutnet clcrec heater
+
+echo "== (4) 4 SASRec seeds as one batched model against one after another (2 epochs) =="
+timeout 60 python3 perf/batched_seeds.py --device cuda --data-dir .data/ml-100k --seeds 4 --epochs 2 2>&1 \
+    | grep -v -i warn | tail -8
