@@ -290,6 +290,7 @@ def test_sasrec_history_vectors_deduplicated_in_blocks_equal_one_block(monkeypat
     assert whole.shape == (3000, 8) and torch.allclose(whole, blocks, rtol=0, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # vmap runs the fused attention seed by seed
 def test_seeds_trained_as_one_batched_model_reproduce_their_separate_training(data):
     """perf/batched_seeds.py (issue 20's stretch) claims each seed of the stacked model draws the same
     initialisation, batch order and dropout masks as its own trial, so its numbers are the separate run's up to
