@@ -186,6 +186,11 @@ def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], 
                          f"budget, this code and split) in {results}; run `promo-bench tune --method {cls.name} "
                          f"--dataset {inter.dataset} --protocol {protocol}` first")
     params, info = found
+    if info["n_trials"] < info["budget"]:  # a killed or still running study: its method would get a smaller budget
+        raise BenchError(f"--tuned: the study of {cls.name} on {inter.label_name}/{protocol} has {info['n_trials']} "
+                         f"of its {info['budget']} trials; finish it with `promo-bench tune --method {cls.name} "
+                         f"--dataset {inter.dataset} --protocol {protocol} --trials {info['budget']}` (same "
+                         f"--protocol-set) first")
     options = {**options, **params}
     changed = {**changed, **{k: v for k, v in params.items() if cls.defaults.get(k) != v}}
     return options, changed, tuned_variant(params), {**info, "params": params}

@@ -152,3 +152,21 @@ def test_processes_sharing_a_study_stop_at_its_budget_and_choose_from_exactly_it
     assert 4 <= len(finished) <= 5, len(finished)  # at most one extra: the other process's trial in flight
     _, info = best_options(tmp_path, summary.study_name)
     assert info["n_trials"] == 4 and info["budget"] == 4
+
+
+def test_run_tuned_refuses_a_study_that_has_not_used_its_budget(data, tmp_path, monkeypatch):
+    """A killed or still running study holds fewer trials than it was asked for: its best row would have had a
+    smaller budget than the other methods', so `run --tuned` stops with the command that finishes it."""
+    import optuna
+
+    import benchmark.runner as runner
+    from benchmark.tuning import open_storage
+
+    inter, split = data
+    monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None, options=None: inter)
+    monkeypatch.setattr(runner, "get_split", lambda inter_, protocol, options=None: (split, True))
+    r = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", 2, tmp_path)
+    assert runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)[0].spec.tuning["n_trials"] == 2
+    optuna.load_study(study_name=r.study, storage=open_storage(tmp_path)).set_user_attr("budget", 5)
+    with pytest.raises(BenchError, match="has 2 of its 5 trials; finish it with `promo-bench tune --method dssm"):
+        runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)
