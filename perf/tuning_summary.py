@@ -7,7 +7,8 @@ from (the study's first N finished, as ``run --tuned`` counts them) split into c
 wall seconds summed (the tuning cost: each ``tune`` process ran with the torch threads it was given, and a method's
 first trial includes training its default backbones unless the cache had them); the best validation value, the
 trial that found it, and the best among the first ``--at`` trials (a best that no longer moves after TPE's random
-start-up is evidence the budget was enough); the chosen options. Nothing here reads a test event: studies hold
+start-up is evidence the budget was enough); the chosen options, flagged inert when every trial scored the same
+(MetaEmb's own options on ``loo``, where every candidate has a training row and it serves its DeepFM backbone). Nothing here reads a test event: studies hold
 validation values only."""
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
         best = max(complete, key=lambda t: t.value)
         early = [t.value for t in complete if t.number < args.at]
         opts = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+        if len(complete) > 1 and len({t.value for t in complete}) == 1:
+            opts += " (inert: every trial scored the same, the searched options do not act on this protocol)"
         print(f"{head} {best.value:.4f} | {best.number} | {max(early) if early else float('nan'):.4f} | {opts} "
               f"| `{name}` |")
 
