@@ -32,11 +32,16 @@ REFERENCE_ROWS = 100_000  # ML-100K, the reference table's dataset
 def regime(protocol: str, params: dict[str, Any] | None) -> str:
     """``loo`` at its protocol's defaults, else ``loo[train_negatives=1]``: a regime that changes the training rows
     (the sampled paper suite trains the sequential family 5-10x longer) is costed from its own records only."""
+    changed = changed_params(protocol, params)
+    return f"{protocol}[{','.join(changed)}]" if changed else protocol
+
+
+def changed_params(protocol: str, params: dict[str, Any] | None) -> list[str]:
+    """The protocol parameters off their defaults, as ``KEY=VALUE`` (what ``--protocol-set`` would say)."""
     from benchmark.protocols import PROTOCOLS
 
     defaults = getattr(PROTOCOLS.get(protocol), "DEFAULTS", {})
-    changed = [f"{k}={v}" for k, v in sorted((params or {}).items()) if k in defaults and defaults[k] != v]
-    return f"{protocol}[{','.join(changed)}]" if changed else protocol
+    return [f"{k}={v}" for k, v in sorted((params or {}).items()) if k in defaults and defaults[k] != v]
 
 
 def machine_key(env: dict[str, Any]) -> tuple[Any, ...]:

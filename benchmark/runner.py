@@ -174,6 +174,7 @@ def plan(methods: list[str], datasets: list[str], protocols: list[str] | None, s
 
 def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], results: Path, inter: Any,
            protocol: str, split: Any, budget: str) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
+    from benchmark.costs import changed_params
     from benchmark.identity import harness_hash
     from benchmark.tuning import best_options, study_name, tuned_variant
 
@@ -181,16 +182,16 @@ def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], 
         return options, changed, variant_label(changed), {}
     name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, protocol, split.hash, budget)
     found = best_options(results, name)
+    tune = (f"promo-bench tune --method {cls.name} --dataset {inter.dataset} --protocol {protocol}"
+            + "".join(f" --protocol-set {protocol}.{kv}" for kv in changed_params(protocol, split.meta["params"]))
+            + ("" if budget == "paper" else f" --budget {budget}") + f" --results {results}")
     if found is None:
         raise BenchError(f"--tuned: no finished study of {cls.name} on {inter.label_name}/{protocol} ({budget} "
-                         f"budget, this code and split) in {results}; run `promo-bench tune --method {cls.name} "
-                         f"--dataset {inter.dataset} --protocol {protocol}` first")
+                         f"budget, this code and split) in {results}; run `{tune}` first")
     params, info = found
     if info["n_trials"] < info["budget"]:  # a killed or still running study: its method would get a smaller budget
         raise BenchError(f"--tuned: the study of {cls.name} on {inter.label_name}/{protocol} has {info['n_trials']} "
-                         f"of its {info['budget']} trials; finish it with `promo-bench tune --method {cls.name} "
-                         f"--dataset {inter.dataset} --protocol {protocol} --trials {info['budget']}` (same "
-                         f"--protocol-set) first")
+                         f"of its {info['budget']} trials; finish it with `{tune} --trials {info['budget']}` first")
     options = {**options, **params}
     changed = {**changed, **{k: v for k, v in params.items() if cls.defaults.get(k) != v}}
     return options, changed, tuned_variant(params), {**info, "params": params}
