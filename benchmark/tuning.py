@@ -150,6 +150,12 @@ def _finished_states(optuna: Any) -> tuple[Any, ...]:
     return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
+def study_budget(study: Any) -> int:
+    """The trials a study was asked for (the largest ``--trials``); a study from before the budget was recorded
+    counts every trial it holds, running ones too, so an interrupted one reads as unfinished."""
+    return int(study.user_attrs.get("budget", len(study.trials)))
+
+
 def counted_trials(study: Any, optuna: Any, budget: int) -> list[Any]:
     """The study's first ``budget`` finished trials in the order they started: what its result is chosen from.
     Processes sharing a study can each start one trial after the last counted one; those extra trials (at most one
@@ -167,7 +173,7 @@ def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, An
         study = optuna.load_study(study_name=name, storage=open_storage(results))
     except KeyError:
         return None
-    budget = int(study.user_attrs.get("budget", len(study.trials)))
+    budget = study_budget(study)
     counted = counted_trials(study, optuna, budget)
     complete = [t for t in counted if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:

@@ -8,8 +8,8 @@ wall seconds summed (the tuning cost: each ``tune`` process ran with the torch t
 first trial includes training its default backbones unless the cache had them); the best validation value, the
 trial that found it, and the best among the first ``--at`` trials (a best that no longer moves after TPE's random
 start-up is evidence the budget was enough); the chosen options, flagged inert when every trial scored the same
-(MetaEmb's own options on ``loo``, where every candidate has a training row and it serves its DeepFM backbone). Nothing here reads a test event: studies hold
-validation values only."""
+(MetaEmb's own options on ``loo``, where every candidate has a training row and it serves its DeepFM backbone).
+Nothing here reads a test event: studies hold validation values only."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark.tuning import counted_trials, open_storage  # noqa: E402
+from benchmark.tuning import counted_trials, open_storage, study_budget  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        budget = int(study.user_attrs.get("budget", len(study.trials)))
+        budget = study_budget(study)
         counted = counted_trials(study, optuna, budget)
         if not counted:
             continue
@@ -59,6 +59,7 @@ def main() -> None:
             opts += " (inert: every trial scored the same, the searched options do not act on this protocol)"
         print(f"{head} {best.value:.4f} | {best.number} | {max(early) if early else float('nan'):.4f} | {opts} "
               f"| `{name}` |")
+
 
 if __name__ == "__main__":
     main()

@@ -76,7 +76,7 @@ class Table:
     incomplete: list[str] = field(default_factory=list)  # rows with failed or missing seeds (also in notes)
     # metric -> smallest true difference detectable with power POWER: at alpha, and at alpha / m (Holm's first step)
     detectable: dict[str, tuple[float, float]] = field(default_factory=dict)
-    tuned: dict[str, int] = field(default_factory=dict)  # tuned row label -> tuning trials its configuration was chosen from (pruned ones too)
+    tuned: dict[str, int] = field(default_factory=dict)  # tuned row label -> trials its configuration came from
     show_std: bool = False  # LaTeX cells carry ± the sample std over seeds (Markdown always does)
 
     def name(self, row: RowKey) -> str:
@@ -292,8 +292,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
             for b, cm in zip([b for b in baselines if (b, col) in per_event], cmps):
                 cells[(b, col)].ddagger = cm.significant and (cm.diff < 0) == higher and cm.diff != 0
         improvement.append(imp)
-    tuned = {RowKey("*", protocol, "*", budget, k.method, k.variant, k.audit).label: int(rows[k].tuning.get("n_trials", rows[k].tuning.get("n_complete", 0)))
-             for k in keys if rows[k].tuning}
+    tuned = {RowKey("*", protocol, "*", budget, k.method, k.variant, k.audit).label:
+             int(rows[k].tuning.get("n_trials", rows[k].tuning.get("n_complete", 0))) for k in keys if rows[k].tuning}
     return Table(protocol, budget, split, subset if len(subsets) == 1 else MULTI, columns, baselines, ref_row, extras, cells, improvement,
                  comparisons, test, alpha, digits, notes, dict(names or {}), title,
                  {k.method: rows[k].origin for k in keys  # built-ins' origin is "promo-bench <version>"
