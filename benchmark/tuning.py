@@ -100,9 +100,7 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
     name = study_name(cls.name, identity_version(cls), harness_hash(), inter.label_name, split.meta["protocol"],
                       split.hash, budget)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=open_storage(results), direction="maximize",
-                                load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=0),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+    study = join_study(name, results, lambda trial: suggest(trial, cls.search_space, base))
     study.set_user_attr("method", cls.name)
     study.set_user_attr("metric", f"valid {metric}")
     study.set_user_attr("split_hash", split.hash)
@@ -146,6 +144,49 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
                        dict(best.params) if best else {}, time.perf_counter() - t0)
 
 
+STARTUP = 10  # random start-up points before TPE models the scores (Optuna's TPE default)
+SAMPLER = (f"TPE (seed 0); its first {STARTUP} random start-up points are queued once per study, so processes "
+           f"sharing a study never repeat one; the k-th process to join draws with seed k")
+OLD_SAMPLER = "TPE (seed 0)"  # studies made before the queue (one process each, which this code reproduces)
+
+
+def join_study(name: str, results: Path, point: Any) -> Any:
+    """Create or load a study and join it as its next process.
+
+    Every process used to build ``TPESampler(seed=0)``, so two processes starting on one study drew the same random
+    start-up points: stop 31 counted 15 distinct configurations among SASRec's 20 trials, an unequal budget. Now the
+    process that creates the study enqueues the start-up points (the ones ``TPESampler(seed=0)`` draws, through
+    ``point``, which suggests a configuration from a trial), processes pull them from the queue, and the k-th process
+    to join samples with seed k afterwards. A study run by one process draws exactly what it drew before."""
+    optuna = _optuna()
+    from filelock import FileLock
+
+    storage = open_storage(results)
+    with FileLock(f"{Path(results) / STORAGE}.join.lock", thread_local=False, is_singleton=False):
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+        if not study.trials and "sampler" not in study.user_attrs:
+            for params in startup_points(point):
+                study.enqueue_trial(params)
+            study.set_user_attr("sampler", SAMPLER)
+        index = int(study.user_attrs.get("processes", 0))
+        study.set_user_attr("processes", index + 1)
+    return optuna.load_study(study_name=name, storage=storage,
+                             sampler=optuna.samplers.TPESampler(seed=index, n_startup_trials=0),
+                             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+
+
+def startup_points(point: Any) -> list[dict[str, Any]]:
+    """The first ``STARTUP`` configurations a lone ``TPESampler(seed=0)`` draws (its seeded random start-up)."""
+    optuna = _optuna()
+    scratch = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=STARTUP))
+    out = []
+    for _ in range(STARTUP):
+        trial = scratch.ask()
+        out.append(point(trial))
+        scratch.tell(trial, 0.0)  # start-up draws ignore the scores
+    return out
+
+
 def _finished_states(optuna: Any) -> tuple[Any, ...]:
     return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
@@ -184,7 +225,7 @@ def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, An
             "n_complete": len(complete),
             "n_pruned": states.count(optuna.trial.TrialState.PRUNED), "best_trial": best.number,
             "best_valid": best.value, "metric": study.user_attrs.get("metric"), "tune_seed": TUNE_SEED,
-            "sampler": "TPE (seed 0)", "pruner": "median (5 startup trials, 2 warm-up steps)"}
+            "sampler": study.user_attrs.get("sampler", OLD_SAMPLER), "pruner": "median (5 startup trials, 2 warm-up steps)"}
     return dict(best.params), info
 
 

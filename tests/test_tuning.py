@@ -126,7 +126,8 @@ def _tune_shared(results: str, n_trials: int, barrier) -> int:
     torch.set_num_threads(1)
     inter = synthetic(n_users=40, n_items=60, n_rows=1500)
     split = loo.build(inter, PARAMS)
-    barrier.wait()  # both processes find the study empty, as two workers started on one study do
+    if barrier is not None:
+        barrier.wait()  # both processes find the study empty, as two workers started on one study do
     r = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", n_trials, results)
     return r.n_complete + r.n_pruned + r.n_failed
 
@@ -152,6 +153,46 @@ def test_processes_sharing_a_study_stop_at_its_budget_and_choose_from_exactly_it
     assert 4 <= len(finished) <= 5, len(finished)  # at most one extra: the other process's trial in flight
     _, info = best_options(tmp_path, summary.study_name)
     assert info["n_trials"] == 4 and info["budget"] == 4
+    shared = _points(study)
+    # every process built TPESampler(seed=0), so the two drew the same random start-up points (stop 31 measured 15
+    # distinct of SASRec's 20): the study's start-up points are now enqueued once and each process pulls its own
+    assert len(set(shared)) == len(shared), shared
+    single = tmp_path / "single"
+    assert _tune_shared(str(single), 4, None) == 4
+    (alone,) = optuna.get_all_study_summaries(open_storage(single))
+    one = _points(optuna.load_study(study_name=alone.study_name, storage=open_storage(single)))
+    assert set(shared[:4]) == set(one), (shared, one)  # the same start-up whatever the number of processes
+
+
+def _points(study) -> list[tuple]:
+    """The parameter sets of a study's counted trials (the first ``budget`` finished ones)."""
+    import optuna
+
+    from benchmark.tuning import counted_trials, study_budget
+
+    return [tuple(sorted(t.params.items())) for t in counted_trials(study, optuna, study_budget(study))]
+
+
+def test_a_study_run_by_one_process_draws_what_the_seed_0_sampler_drew(tmp_path):
+    """The 11 studies committed before the start-up queue were each run by one process with TPESampler(seed=0); a
+    lone process still draws that sequence, start-up and guided trials alike, so they are what this code produces."""
+    import optuna
+
+    from benchmark.space import suggest
+    from benchmark.tuning import STARTUP, join_study
+
+    cls = get_method("dssm")
+
+    def objective(trial) -> float:
+        p = suggest(trial, cls.search_space, cls.defaults)
+        return -abs(p["lr"] - 0.002) - p["l2_emb"] + p["dim"] / 1000
+
+    n = STARTUP + 4
+    before = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    before.optimize(objective, n_trials=n)
+    now = join_study("s", tmp_path, lambda trial: suggest(trial, cls.search_space, cls.defaults))
+    now.optimize(objective, n_trials=n)
+    assert [t.params for t in now.trials] == [t.params for t in before.trials]
 
 
 def test_run_tuned_refuses_a_study_that_has_not_used_its_budget(data, tmp_path, monkeypatch):
