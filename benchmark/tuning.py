@@ -40,19 +40,29 @@ def validation_only(split: Split) -> Split:
     return Split(meta=meta, arrays=arrays)
 
 
+HEARTBEAT = (60, 600)  # seconds: a running trial's process records a beat each minute; ten silent minutes = dead
+
+
 def open_storage(results: Path) -> Any:
     """The results folder's study storage. Optuna creates the SQLite schema when it first opens a file, and two
     ``tune`` processes started together on a new file both create it (``UNIQUE constraint failed:
     alembic_version``), so the opening happens under a file lock; connections wait for a busy database (one
-    minute) instead of failing while another process writes."""
+    minute) instead of failing while another process writes.
+
+    A killed process leaves its trial RUNNING; with a queued start-up point that point would be lost. So running
+    trials beat (Optuna's heartbeat), and the next process to start a trial fails a trial silent for
+    ``HEARTBEAT[1]`` seconds and queues its configuration again (Optuna's retry callback); the failed one is not
+    counted against the budget (``counted_trials``)."""
     optuna = _optuna()
     from filelock import FileLock
 
     path = Path(results) / STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock", thread_local=False, is_singleton=False):
-        return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}",
-                                          engine_kwargs={"connect_args": {"timeout": 60}})
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}},
+            heartbeat_interval=HEARTBEAT[0], grace_period=HEARTBEAT[1],
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
 
 
 def study_name(method: str, identity: str, harness: str, dataset: str, protocol: str, split_hash: str,
@@ -132,7 +142,10 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
     t0 = time.perf_counter()
     if len(counted_trials(study, optuna, n_trials)) < n_trials:
         # the study's total, not this process's: processes sharing the study stop together at n_trials
-        stop = optuna.study.MaxTrialsCallback(n_trials, states=_finished_states(optuna))
+        def stop(study: Any, _trial: Any) -> None:
+            if len(counted_trials(study, optuna, n_trials)) >= n_trials:
+                study.stop()
+
         study.optimize(objective, n_trials=n_trials - len(counted_trials(study, optuna, n_trials)), timeout=timeout,
                        catch=(Exception,), callbacks=[stop])
     counted = counted_trials(study, optuna, n_trials)
@@ -200,9 +213,11 @@ def study_budget(study: Any) -> int:
 def counted_trials(study: Any, optuna: Any, budget: int) -> list[Any]:
     """The study's first ``budget`` finished trials in the order they started: what its result is chosen from.
     Processes sharing a study can each start one trial after the last counted one; those extra trials (at most one
-    per process) and a killed process's trial left RUNNING are not counted, so every method's configuration is
-    chosen from exactly its budget."""
-    finished = sorted((t for t in study.trials if t.state in _finished_states(optuna)), key=lambda t: t.number)
+    per process), a killed process's trial left RUNNING and one failed for its silence and queued again (counted
+    when it reruns) are not counted, so every method's configuration is chosen from exactly its budget."""
+    retried = {n for t in study.trials for n in t.system_attrs.get("retry_history", ())}
+    finished = sorted((t for t in study.trials if t.state in _finished_states(optuna) and t.number not in retried),
+                      key=lambda t: t.number)
     return finished[:budget]
 
 

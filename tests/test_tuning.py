@@ -173,6 +173,37 @@ def _points(study) -> list[tuple]:
     return [tuple(sorted(t.params.items())) for t in counted_trials(study, optuna, study_budget(study))]
 
 
+def test_a_killed_process_loses_no_start_up_point(data, tmp_path, monkeypatch):
+    """A process killed mid-trial left it RUNNING for ever; with start-up points queued, its point was never tried.
+    Now a trial silent past the grace period is failed, its configuration queued again and run by the next process,
+    and the failed one is not counted against the budget."""
+    import time
+
+    import optuna
+
+    import benchmark.tuning as tuning
+
+    monkeypatch.setattr(tuning, "HEARTBEAT", (1, 2), raising=False)  # so it also runs (and fails) on older code
+    inter, split = data
+    cls = get_method("dssm")
+    first = tune_method(cls, split, inter, torch.device("cpu"), "quick", 1, tmp_path)
+    storage = tuning.open_storage(tmp_path)
+    study = optuna.load_study(study_name=first.study, storage=storage)
+    dead = study.ask()  # a process takes the next queued point and dies: one beat, then silence
+    storage.record_heartbeat(dead._trial_id)
+    point = tuple(sorted(suggest_dssm(dead, cls).items()))
+    time.sleep(3)
+    r = tune_method(cls, split, inter, torch.device("cpu"), "quick", tuning.STARTUP, tmp_path)  # queued last
+    assert r.n_complete + r.n_pruned == tuning.STARTUP and r.n_failed == 0, r
+    assert point in _points(optuna.load_study(study_name=r.study, storage=storage))
+
+
+def suggest_dssm(trial, cls) -> dict:
+    from benchmark.space import suggest
+
+    return suggest(trial, cls.search_space, cls.defaults)
+
+
 def test_a_study_run_by_one_process_draws_what_the_seed_0_sampler_drew(tmp_path):
     """The 11 studies committed before the start-up queue were each run by one process with TPESampler(seed=0); a
     lone process still draws that sequence, start-up and guided trials alike, so they are what this code produces."""
