@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def open_storage(results: Path) -> Any:
 
     path = Path(results) / STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock", thread_local=False, is_singleton=False):
+    with FileLock(f"{path}.lock", thread_local=False, is_singleton=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # both parts since Optuna 2.8/2.9
         return optuna.storages.RDBStorage(
             f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}},
             heartbeat_interval=HEARTBEAT[0], grace_period=HEARTBEAT[1],
