@@ -60,7 +60,7 @@ def open_storage(results: Path) -> Any:
     path = Path(results) / STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock", thread_local=False, is_singleton=False), warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # both parts since Optuna 2.8/2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental since Optuna 2.8/2.9
         return optuna.storages.RDBStorage(
             f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}},
             heartbeat_interval=HEARTBEAT[0], grace_period=HEARTBEAT[1],
@@ -242,7 +242,8 @@ def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, An
             "n_complete": len(complete),
             "n_pruned": states.count(optuna.trial.TrialState.PRUNED), "best_trial": best.number,
             "best_valid": best.value, "metric": study.user_attrs.get("metric"), "tune_seed": TUNE_SEED,
-            "sampler": study.user_attrs.get("sampler", OLD_SAMPLER), "pruner": "median (5 startup trials, 2 warm-up steps)"}
+            "sampler": study.user_attrs.get("sampler", OLD_SAMPLER),
+            "pruner": "median (5 startup trials, 2 warm-up steps)"}
     return dict(best.params), info
 
 

@@ -26,12 +26,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path)
     ap.add_argument("--at", type=int, default=10, help="also show the best of the first AT trials")
+    ap.add_argument("--startup", action="store_true",
+                    help="instead: per study, distinct configurations among the counted trials, and how many of its "
+                         "first trials are the start-up points this code queues (tuning.startup_points)")
     args = ap.parse_args()
     if not (args.results / "tuning" / "studies.db").is_file():
         sys.exit(f"{args.results / 'tuning' / 'studies.db'}: no tuning studies there (run `promo-bench tune` first)")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(args.results)
+    if args.startup:
+        return startup_check(optuna, storage)
     done = optuna.trial.TrialState.COMPLETE
     print(f"| method | budget | complete / pruned / failed | tuning s | s / trial | best valid | best at trial "
           f"| best of first {args.at} | chosen options | study |")
@@ -59,6 +64,27 @@ def main() -> None:
             opts += " (inert: every trial scored the same, the searched options do not act on this protocol)"
         print(f"{head} {best.value:.4f} | {best.number} | {max(early) if early else float('nan'):.4f} | {opts} "
               f"| `{name}` |")
+
+
+def startup_check(optuna: object, storage: object) -> None:
+    """Whether a study's start-up is what this code draws: a study run by one process before the queue, or any study
+    since, has its first STARTUP trials equal to the queue; one shared by processes before the fix does not."""
+    from benchmark.registry import get_method
+    from benchmark.space import suggest
+    from benchmark.tuning import STARTUP, startup_points
+
+    print(f"| method | counted | distinct | first {STARTUP} = queued start-up |")
+    print("| --- | --- | --- | --- |")
+    for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        counted = counted_trials(study, optuna, study_budget(study))
+        space, base = get_method(study.user_attrs["method"]).search_space, study.user_attrs["defaults"]
+        queue = startup_points(lambda trial: suggest(trial, space, base))
+        first = sorted((t for t in study.trials if t.params), key=lambda t: t.number)[:STARTUP]
+        same = sum(dict(t.params) == q for t, q in zip(first, queue))
+        distinct = len({tuple(sorted(t.params.items())) for t in counted})
+        name = summary.study_name.split("|")[0]
+        print(f"| {name} | {len(counted)} | {distinct} | {same}/{min(len(first), STARTUP)} |")
 
 
 if __name__ == "__main__":
