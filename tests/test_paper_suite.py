@@ -145,7 +145,7 @@ def test_run_suite_paper_plans_exactly_the_line_up(ml100k, monkeypatch, tmp_path
 
 
 def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.ndarray, cold: np.ndarray,
-           train_negatives: int | None = None) -> None:
+           train_negatives: int | None = None, variant: str = "") -> None:
     n = len(hits)
     # a hit is ranked 1st, or 7th on every third event (a hit at 10, not at 5); a miss is ranked 51st
     s = np.where(hits, np.where(np.arange(n) % 3 == 0, 6, 0), 50).astype(np.int64)
@@ -157,9 +157,10 @@ def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.nd
     if train_negatives is not None:
         protocol = {"name": "loo", "split_hash": f"{dataset[:1]}{train_negatives}" * 32,
                     "params": {"train_negatives": train_negatives}}
-    rec = {"trial_id": f"{dataset}-{method}-{seed}-{train_negatives}", "status": "ok", "seed": seed, "audit": False,
-           "dataset": {"name": dataset}, "protocol": protocol,
-           "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
+    rec = {"trial_id": f"{dataset}-{method}-{seed}-{train_negatives}{variant}", "status": "ok", "seed": seed,
+           "audit": False, "dataset": {"name": dataset}, "protocol": protocol,
+           "method": {"name": method, "budget": "paper", "variant": variant, "version": "1",
+                      **({"tuning": {"study": f"{method}-study", "n_trials": 20}} if variant else {})},
            "metrics": {"test": M.summarise(per, cold)},
            # as a real record states them: the tables' size-and-schedule note (a long one) comes from these
            "capacity": {"parameters": 52_288 + 1000 * len(method), "backbone_parameters": 75_408, "size_option": "dim",
@@ -228,6 +229,29 @@ def test_a_suite_table_holds_its_own_regime_only(tmp_path):
     assert "1.0000" in body  # the sampled regime's trials, not the released ones
     with pytest.raises(BenchError, match="train_negatives=1"):
         build_suite_reports(ResultStore(tmp_path / "only-released"), out, PAPER_SAMPLED, ReportOptions(formats=["md"]))
+
+
+def test_a_tuned_suite_table_tests_every_tuned_row_against_the_tuned_reference(tmp_path):
+    """`report --suite S --tuned`: the reference's tuned row is the reference (marks, Improv.), and a method whose
+    only rows are tuned is in the table, not listed as missing. Before this, the suite report saw only untuned rows
+    as present: with every row tuned, nothing was tested and every method was named missing."""
+    store = ResultStore(tmp_path / "results")
+    rng = np.random.default_rng(3)
+    cold, base = rng.random(200) < 0.3, rng.random(200)
+    for method, level in (("promo", 0.3), ("sasrec", 0.8), ("dssm", 0.32)):
+        for seed in range(3):
+            _write(store, "ml-100k", method, seed, (base < level) ^ (rng.random(200) < 0.03), cold,
+                   variant=f"tuned={method[:4]}0000")
+    out = tmp_path / "reports"
+    build_suite_reports(store, out, PAPER, ReportOptions(formats=["md"], tuned=True))
+    md = (out / "suites" / "paper-tuned" / "loo-paper-test-all.md").read_text()
+    body, notes = md.split("\n\n", 1)
+    assert "| Improv." in body and "| **PROMO [tuned=prom0000]**" in body, body
+    sasrec = next(line for line in body.splitlines() if line.startswith("| SASRec [tuned=sasr0000]"))
+    assert "‡" in sasrec  # tested against the tuned PROMO, and significantly better
+    missing = next(line for line in notes.splitlines() if "not in this table" in line)
+    named = set(missing.split(": ", 1)[1].split(", "))
+    assert named.isdisjoint({"promo", "sasrec", "dssm"}) and {"finetune", "random"} <= named, missing
 
 
 def test_report_suite_without_trials_says_what_to_run(tmp_path, capsys):

@@ -15,7 +15,7 @@ from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
 from benchmark.report.stages import latex as stages_latex
 from benchmark.report.stages import stage_frame
-from benchmark.report.table import build_table
+from benchmark.report.table import build_table, is_tuned
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.files import atomic_write, writable_folder
@@ -239,7 +239,7 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
             raise BenchError(f"suite {suite.name!r}: no stored {protocol} trials on the {suite.budget} budget"
                              f"{' under' + fixed if fixed else ''} in {store.root}; run `promo-bench run --suite "
                              f"{suite.name}` first")
-        present = {k.method for k in rows if not (k.variant or k.audit)}
+        present = {k.method for k in rows if not k.audit and (not k.variant or (opts.tuned and is_tuned(k)))}
         missing = [m for m in suite.all_methods if m not in present]
         if missing:
             print(f"note: suite {suite.name!r}: no stored {protocol} trials of {', '.join(missing)}; their rows are "

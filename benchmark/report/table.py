@@ -188,10 +188,10 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     shown under the rule with the variants, never ranked or tested."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
     chosen = [k for k in rows if (methods is None or k.method in methods)
-              and not (plain_only and (k.variant or k.audit) and not (tuned and _is_tuned(k)))]
+              and not (plain_only and (k.variant or k.audit) and not (tuned and is_tuned(k)))]
     if tuned:  # a method with a tuned row shows that one
-        have = {k.method for k in chosen if _is_tuned(k)}
-        chosen = [k for k in chosen if _is_tuned(k) or k.method not in have]
+        have = {k.method for k in chosen if is_tuned(k)}
+        chosen = [k for k in chosen if is_tuned(k) or k.method not in have]
     keys = [k for k in chosen if rows[k].seeds]  # a row whose every trial failed has no cells, only a note
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
@@ -203,8 +203,8 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     label = {g: g[0] if counts[g[0]] == 1 else f"{g[0]} ({g[1][:8]})" for g in groups}
 
     ref_key = None
-    if reference:
-        cands = [k for k in keys if k.method == reference and not k.variant and not k.audit]
+    if reference:  # the reference's default row, or in a tuned table the tuned row that stands in for it
+        cands = [k for k in keys if k.method == reference and not k.audit and (not k.variant or (tuned and is_tuned(k)))]
         ref_key = cands[0] if cands else None
     # a row is (method, variant, audit); its cells may come from several datasets
     rank = tuple(order) if order else METHOD_ORDER
@@ -214,7 +214,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     def row_key(t: tuple) -> RowKey:
         return RowKey("*", protocol, "*", budget, *t)
 
-    ref_row = row_key((reference, "", False)) if ref_key is not None else None
+    ref_row = row_key((reference, ref_key.variant, False)) if ref_key is not None else None
     baselines, extras = [], []
     for t in row_ids:
         rk = row_key(t)
@@ -316,7 +316,8 @@ def detectable(comparisons: list[Comparison], metrics: list[str], alpha: float) 
     return out
 
 
-def _is_tuned(key: RowKey) -> bool:
+def is_tuned(key: RowKey) -> bool:
+    """A row of ``run --tuned`` (its variant names the chosen configuration), which a tuned table shows."""
     return key.variant.startswith("tuned=") and not key.audit
 
 
