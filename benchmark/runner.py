@@ -191,7 +191,8 @@ def _tuned(cls: type[Method], options: dict[str, Any], changed: dict[str, Any], 
     params, info = found
     if info["n_trials"] < info["budget"]:  # a killed or still running study: its method would get a smaller budget
         raise BenchError(f"--tuned: the study of {cls.name} on {inter.label_name}/{protocol} has {info['n_trials']} "
-                         f"of its {info['budget']} trials; finish it with `{tune} --trials {info['budget']}` first")
+                         f"of its {info['budget']} trials finished; wait for its running trials or finish it with "
+                         f"`{tune} --trials {info['budget']}` first")
     options = {**options, **params}
     changed = {**changed, **{k: v for k, v in params.items() if cls.defaults.get(k) != v}}
     return options, changed, tuned_variant(params), {**info, "params": params}

@@ -142,13 +142,17 @@ def tune_method(cls: Any, split: Split, inter: Any, device: Any, budget: str, n_
         return float(env.evaluator.validate(env, method, TUNE_SEED, audit, metric))
 
     t0 = time.perf_counter()
-    if len(counted_trials(study, optuna, n_trials)) < n_trials:
-        # the study's total, not this process's: processes sharing the study stop together at n_trials
+    with warnings.catch_warnings():  # a killed process's silent trial gives its slot back (queued again) first
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    if len(budget_slots(study, optuna, n_trials)) < n_trials:
+        # the study's total, not this process's: processes sharing the study stop together at n_trials, counting
+        # the trials still running elsewhere, so none starts a trial past the budget
         def stop(study: Any, _trial: Any) -> None:
-            if len(counted_trials(study, optuna, n_trials)) >= n_trials:
+            if len(budget_slots(study, optuna, n_trials)) >= n_trials:
                 study.stop()
 
-        study.optimize(objective, n_trials=n_trials - len(counted_trials(study, optuna, n_trials)), timeout=timeout,
+        study.optimize(objective, n_trials=n_trials - len(budget_slots(study, optuna, n_trials)), timeout=timeout,
                        catch=(Exception,), callbacks=[stop])
     counted = counted_trials(study, optuna, n_trials)
     states = [t.state for t in counted]
@@ -212,15 +216,22 @@ def study_budget(study: Any) -> int:
     return int(study.user_attrs.get("budget", len(study.trials)))
 
 
-def counted_trials(study: Any, optuna: Any, budget: int) -> list[Any]:
-    """The study's first ``budget`` finished trials in the order they started: what its result is chosen from.
-    Processes sharing a study can each start one trial after the last counted one; those extra trials (at most one
-    per process), a killed process's trial left RUNNING and one failed for its silence and queued again (counted
-    when it reruns) are not counted, so every method's configuration is chosen from exactly its budget."""
+def budget_slots(study: Any, optuna: Any, budget: int) -> list[Any]:
+    """The study's first ``budget`` trials in the order they started, finished or still running: the trials its
+    result is chosen from once all of them have finished. A trial that starts after them (a process sharing the
+    study that found a slot free before another's trial finished) is never counted, and a trial failed for its
+    silence and queued again is replaced by its rerun, so every method's configuration is chosen from exactly its
+    budget, and the same set whenever it is read."""
     retried = {n for t in study.trials for n in t.system_attrs.get("retry_history", ())}
-    finished = sorted((t for t in study.trials if t.state in _finished_states(optuna) and t.number not in retried),
-                      key=lambda t: t.number)
-    return finished[:budget]
+    started = (*_finished_states(optuna), optuna.trial.TrialState.RUNNING)
+    return sorted((t for t in study.trials if t.state in started and t.number not in retried),
+                  key=lambda t: t.number)[:budget]
+
+
+def counted_trials(study: Any, optuna: Any, budget: int) -> list[Any]:
+    """The finished trials of ``budget_slots``: fewer than ``budget`` while one of the slots still runs (a study
+    whose result is not final yet), and never a trial started after the slots."""
+    return [t for t in budget_slots(study, optuna, budget) if t.state in _finished_states(optuna)]
 
 
 def best_options(results: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:

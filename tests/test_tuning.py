@@ -146,11 +146,11 @@ def test_processes_sharing_a_study_stop_at_its_budget_and_choose_from_exactly_it
     barrier = ctx.Manager().Barrier(2)
     with ctx.Pool(2) as pool:
         counted = pool.starmap(_tune_shared, [(str(tmp_path), 4, barrier)] * 2)
-    assert counted == [4, 4]
+    assert max(counted) == 4 and min(counted) >= 3  # one may stop while the other's last budgeted trial runs
     (summary,) = optuna.get_all_study_summaries(open_storage(tmp_path))
     study = optuna.load_study(study_name=summary.study_name, storage=open_storage(tmp_path))
     finished = [t for t in study.trials if t.state.is_finished()]
-    assert 4 <= len(finished) <= 5, len(finished)  # at most one extra: the other process's trial in flight
+    assert 4 <= len(finished) <= 5, len(finished)  # one extra only if both found a slot free at the same instant
     _, info = best_options(tmp_path, summary.study_name)
     assert info["n_trials"] == 4 and info["budget"] == 4
     shared = _points(study)
@@ -240,7 +240,33 @@ def test_run_tuned_refuses_a_study_that_has_not_used_its_budget(data, tmp_path, 
     r = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", 2, tmp_path)
     assert runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)[0].spec.tuning["n_trials"] == 2
     optuna.load_study(study_name=r.study, storage=open_storage(tmp_path)).set_user_attr("budget", 5)
-    with pytest.raises(BenchError, match="has 2 of its 5 trials; finish it with `promo-bench tune --method dssm "
+    with pytest.raises(BenchError, match="has 2 of its 5 trials finished; wait for its running trials or finish it with `promo-bench tune --method dssm "
                        "--dataset ml-100k --protocol loo --protocol-set loo.n_negatives=20 --protocol-set loo.tau=5 "
                        "--budget quick"):
         runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)
+
+
+def test_a_study_whose_earlier_trial_still_runs_is_not_final(data, tmp_path):
+    """Two processes share a study; one starts the last budgeted trial, the other finds the study short by one and
+    starts a trial past it, which finishes first. The result was then chosen from a set with that extra trial, and
+    from another set once the earlier trial finished: `run --tuned` could take either configuration. Now the study
+    counts its first ``budget`` trials in the order they started, and is final only when all of them have
+    finished."""
+    import optuna
+
+    import benchmark.tuning as tuning
+
+    inter, split = data
+    first = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", 2, tmp_path)
+    storage = tuning.open_storage(tmp_path)
+    study = optuna.load_study(study_name=first.study, storage=storage)
+    study.set_user_attr("budget", 3)
+    early = study.ask()  # the last budgeted trial, still running in another process
+    storage.record_heartbeat(early._trial_id)
+    late = study.ask()  # started past the budget, finished first
+    study.tell(late, 0.0)
+    assert [t.number for t in tuning.counted_trials(study, optuna, 3)] == [0, 1]
+    assert tuning.best_options(tmp_path, first.study)[1]["n_trials"] == 2  # run --tuned refuses: not final yet
+    study.tell(early, 1.0)
+    params, info = tuning.best_options(tmp_path, first.study)
+    assert info["n_trials"] == 3 and info["best_trial"] == early.number and params == early.params
