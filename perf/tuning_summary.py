@@ -29,6 +29,9 @@ def main() -> None:
     ap.add_argument("--startup", action="store_true",
                     help="instead: per study, distinct configurations among the counted trials, and how many of its "
                          "first trials are the start-up points this code queues (tuning.startup_points)")
+    ap.add_argument("--trials", metavar="METHOD",
+                    help="instead: every trial of METHOD's studies (number, state, counted or not, minutes, value, "
+                         "options), e.g. what a trial of each size cost")
     args = ap.parse_args()
     if not (args.results / "tuning" / "studies.db").is_file():
         sys.exit(f"{args.results / 'tuning' / 'studies.db'}: no tuning studies there (run `promo-bench tune` first)")
@@ -37,6 +40,8 @@ def main() -> None:
     storage = open_storage(args.results)
     if args.startup:
         return startup_check(optuna, storage)
+    if args.trials:
+        return trial_list(optuna, storage, args.trials)
     done = optuna.trial.TrialState.COMPLETE
     print(f"| method | budget | complete / pruned / failed | tuning s | s / trial | best valid | best at trial "
           f"| best of first {args.at} | chosen options | study |")
@@ -85,6 +90,24 @@ def startup_check(optuna: object, storage: object) -> None:
         distinct = len({tuple(sorted(t.params.items())) for t in counted})
         name = summary.study_name.split("|")[0]
         print(f"| {name} | {len(counted)} | {distinct} | {same}/{min(len(first), STARTUP)} |")
+
+
+def trial_list(optuna: object, storage: object, method: str) -> None:
+    """Each trial of ``method``'s studies, with whether it counts against the budget (``counted_trials``)."""
+    print("| study | trial | state | counted | minutes | valid (last reported if pruned) | options |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
+        if summary.study_name.split("|")[0] != method:
+            continue
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        counted = {t.number for t in counted_trials(study, optuna, study_budget(study))}
+        for t in study.trials:
+            minutes = (f"{(t.datetime_complete - t.datetime_start).total_seconds() / 60:.1f}"
+                       if t.datetime_complete and t.datetime_start else "")
+            value = "" if t.value is None else f"{t.value:.4f}"
+            opts = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+            print(f"| {method} | {t.number} | {t.state.name} | {'yes' if t.number in counted else 'no'} | {minutes} "
+                  f"| {value} | {opts} |")
 
 
 if __name__ == "__main__":

@@ -263,7 +263,10 @@ def test_a_study_whose_earlier_trial_still_runs_is_not_final(data, tmp_path):
     study.set_user_attr("budget", 3)
     early = study.ask()  # the last budgeted trial, still running in another process
     storage.record_heartbeat(early._trial_id)
-    late = study.ask()  # started past the budget, finished first
+    again = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", 3, tmp_path)
+    started = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]  # not the queued start-up
+    assert len(started) == 3 and again.n_complete + again.n_pruned == 2  # no trial past the budget started
+    late = study.ask()  # started past the budget anyway (as one did before this), finished first
     study.tell(late, 0.0)
     assert [t.number for t in tuning.counted_trials(study, optuna, 3)] == [0, 1]
     assert tuning.best_options(tmp_path, first.study)[1]["n_trials"] == 2  # run --tuned refuses: not final yet
