@@ -4,10 +4,13 @@
 (default promo) on ``loo`` at the quick budget, runs it in this process, and samples this process's RSS every 0.1 s;
 at each new peak (0.25 GiB above the last) it keeps the main thread's stack, so the table names the line that
 allocated. ``bootstrap EVENTS`` times ``stats.hierarchical_bootstrap_cis`` on two (3, EVENTS) curves with its
-peak RSS. Figures in docs/results/scaling.md.
+peak RSS. ``split ROWS`` builds the ``loo`` split of a synthetic log, then loads it from the cache in a fresh
+process as the report's cold-start curve does (``Split.load``, every array, for one test array) and prints that
+process's peak. Figures in docs/results/scaling.md.
 
     python perf/memory_peaks.py trial 1436609 promo
     python perf/memory_peaks.py bootstrap 270000
+    python perf/memory_peaks.py split 1436609
 """
 
 from __future__ import annotations
@@ -82,6 +85,30 @@ def bootstrap(events: int) -> None:
           f"peak RSS {peak_gib():.2f} GiB, intervals {cis}")
 
 
+def split_load(rows: int) -> None:
+    import subprocess
+
+    from bench_data import synthetic_kuairand
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PROMO_BENCH_CACHE"] = str(Path(tmp) / "cache")
+        synthetic_kuairand(Path(tmp) / "kuairand", rows)
+        from benchmark.data.loader import load_dataset
+        from benchmark.protocols import get_split
+
+        get_split(load_dataset("kuairand-pure", str(Path(tmp) / "kuairand")), "loo")
+        (path,) = (Path(tmp) / "cache").rglob("loo-*.npz")
+        # VmHWM, not ru_maxrss: a child's ru_maxrss keeps this (larger) process's peak from before its exec
+        load = ("import sys; from pathlib import Path; from benchmark.protocols.split import Split; "
+                "s = Split.load(Path(sys.argv[1])); used = s.part('test')['n_prior_pos'].nbytes; "
+                "held = sum(v.nbytes for v in s.arrays.values()); "
+                "hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]; "
+                "print(f'Split.load: peak RSS {hwm / 2**20:.2f} GiB, "
+                "arrays {held / 2**30:.2f} GiB, of which the curve uses test/n_prior_pos: {used / 2**20:.2f} MiB')")
+        print(f"loo split of {rows:,} synthetic rows: {path.stat().st_size / 2**30:.2f} GiB on disk")
+        subprocess.run([sys.executable, "-c", load, str(path)], check=True, cwd=HERE.parent)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -90,8 +117,14 @@ def main() -> int:
     t.add_argument("method", nargs="?", default="promo")
     b = sub.add_parser("bootstrap")
     b.add_argument("events", type=int)
+    sub.add_parser("split").add_argument("rows", type=int)
     args = ap.parse_args()
-    trial(args.rows, args.method) if args.what == "trial" else bootstrap(args.events)
+    if args.what == "trial":
+        trial(args.rows, args.method)
+    elif args.what == "bootstrap":
+        bootstrap(args.events)
+    else:
+        split_load(args.rows)
     return 0
 
 
