@@ -98,7 +98,7 @@ def split_load(rows: int) -> None:
 
         get_split(load_dataset("kuairand-pure", str(Path(tmp) / "kuairand")), "loo")
         (path,) = (Path(tmp) / "cache").rglob("loo-*.npz")
-        # VmHWM, not ru_maxrss: a child's ru_maxrss keeps this (larger) process's peak from before its exec
+        # VmHWM, not ru_maxrss: an exec'd child's ru_maxrss starts at the RSS this process had when it forked
         load = ("import sys; from pathlib import Path; from benchmark.protocols.split import Split; "
                 "s = Split.load(Path(sys.argv[1])); used = s.part('test')['n_prior_pos'].nbytes; "
                 "held = sum(v.nbytes for v in s.arrays.values()); "

@@ -240,7 +240,8 @@ def test_run_tuned_refuses_a_study_that_has_not_used_its_budget(data, tmp_path, 
     r = tune_method(get_method("dssm"), split, inter, torch.device("cpu"), "quick", 2, tmp_path)
     assert runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)[0].spec.tuning["n_trials"] == 2
     optuna.load_study(study_name=r.study, storage=open_storage(tmp_path)).set_user_attr("budget", 5)
-    with pytest.raises(BenchError, match="has 2 of its 5 trials finished; wait for its running trials or finish it with `promo-bench tune --method dssm "
+    with pytest.raises(BenchError, match="has 2 of its 5 trials finished; wait for its running trials or finish it "
+                       "with `promo-bench tune --method dssm "
                        "--dataset ml-100k --protocol loo --protocol-set loo.n_negatives=20 --protocol-set loo.tau=5 "
                        "--budget quick"):
         runner.plan(["dssm"], ["ml-100k"], ["loo"], 1, "quick", {}, tuned=tmp_path)
