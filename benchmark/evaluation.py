@@ -41,6 +41,8 @@ class Profile:
     stored: tuple[str, ...] | None = None  # the only metrics available (K fixed at run time); None: any K
     subsets: tuple[str, ...] = ("all", "cold", "warm")  # one table per subset
     ranking: bool = True  # cold-vs-warm and score-distribution plots apply
+    pair: tuple[str, str] = ("cold", "warm")  # the cold-vs-warm plot's subsets
+    rankings: tuple[str, ...] = ("sampled",)  # evaluations stored per part: "sampled" (the part) and "full"
 
     def available(self, requested: list[str]) -> list[str]:
         """The requested metrics this kind stores; any K of hr@K, recall@K, ndcg@K and mrr where K is free
@@ -61,18 +63,32 @@ class Evaluator(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, env: "TrialEnvironment", method: Method, part: str, seed: int, audit: bool,
                  save_scores: bool, vectors: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Evaluate one part (valid or test): add its per-row vectors to ``vectors``, return the record's summary."""
+        """Evaluate one part (valid or test): add its per-row vectors to ``vectors``, return the record's summaries
+        by evaluation (``{part: ...}``, and ``{part}.full`` where the part is also ranked over the catalogue)."""
 
     @abc.abstractmethod
     def subset_mask(self, v: dict[str, np.ndarray], split: str, subset: str) -> np.ndarray:
         """Which stored rows of ``split`` belong to ``subset`` (a report's table)."""
 
 
+def part_of(split: str) -> str:
+    """The held-out part of a report's split: ``test.full`` (full-catalogue ranking) is the ``test`` part's events."""
+    return split.split(".", 1)[0]
+
+
+FULL = "full"  # the suffix of a part's full-catalogue ranking in records and vectors: ``test.full``
+# Two counts say how cold a target is, so no subset is a bare "cold": *-model counts the item's positives in the
+# training rows the model was fit on (what it has seen of the item), *-event its training positives before the event
+SAMPLED_SUBSETS = ("all", "cold-model", "warm-model", "cold-event", "warm-event")
+
+
 class SampledRanking(Evaluator):
-    """One row per event: the positive ranked among frozen sampled candidates; (s, e) stored, so any K later."""
+    """One row per event: the positive ranked among frozen sampled candidates, and again over the whole catalogue
+    (benchmark/catalogue.py) where the split gives each part's context; (s, e) stored, so any K later."""
 
     kind = "sampled"
-    profile = Profile(("hr@5", "hr@10", "ndcg@5", "ndcg@10"), ("hr@10", "ndcg@10"), "hr@10", True, "events", "targets")
+    profile = Profile(("hr@5", "hr@10", "ndcg@5", "ndcg@10"), ("hr@10", "ndcg@10"), "hr@10", True, "events", "targets",
+                      subsets=SAMPLED_SUBSETS, pair=("cold-model", "warm-model"), rankings=("sampled", FULL))
 
     def validate(self, env, method, seed, audit, metric):
         from benchmark.trial import rank_events
@@ -86,27 +102,63 @@ class SampledRanking(Evaluator):
         events = env.views.events(part, audit)
         s, e, scores = rank_events(method, events, keep_scores=save_scores and part == "test")
         per_event = M.all_metrics(s, e)
-        if scores is not None:  # for the score-distribution plot; candidates' causal cold flags at the event
+        if scores is not None:  # for the score-distribution plot; candidates' cold flags
             vectors.update({f"{part}.scores": scores.astype(np.float32), f"{part}.cand_cold": events.numpy("cand_cold"),
                             f"{part}.cand_mask": events.numpy("cand_mask")})
-        cold = events.numpy("cold").astype(bool)
-        tail = events.numpy("tail").astype(bool) if "tail" in events else None
+        flags = {"cold_model": events.numpy("cold_model").astype(bool), "cold_event": events.numpy("cold").astype(bool),
+                 "n_train_pos": events.numpy("n_train_pos"), "n_prior_pos": events.numpy("n_prior_pos")}
         vectors.update({f"{part}.s": s, f"{part}.e": e, f"{part}.n_cand": events.numpy("cand_mask").sum(1),
-                        f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item"),
-                        f"{part}.cold": cold})
-        if tail is not None:
-            vectors[f"{part}.tail"] = tail
+                        f"{part}.user": events.numpy("user"), f"{part}.item": events.numpy("item")})
+        vectors.update({f"{part}.{k}": v for k, v in flags.items()})
         vectors.update({f"{part}.{m}": v for m, v in per_event.items()})
-        return M.summarise(per_event, cold, tail)
+        masks = {sub: self.subset_mask(vectors, part, sub) for sub in SAMPLED_SUBSETS}
+        out = {part: M.summarise(per_event, masks)}
+        if f"context/{part}" in env.split.arrays and not audit:  # the released code's leaky windows: sampled only
+            with env.clock.measure("full_rank_s"):
+                s, e, n_cand = rank_catalogue(env, method, part)
+            full = M.all_metrics(s, e)
+            vectors.update({f"{part}.{FULL}.s": s, f"{part}.{FULL}.e": e, f"{part}.{FULL}.n_cand": n_cand})
+            out[f"{part}.{FULL}"] = M.summarise(full, masks)
+        return out
 
     def subset_mask(self, v, split, subset):
-        cold = v[f"{split}.cold"].astype(bool)
-        masks = {"all": np.ones_like(cold), "cold": cold, "warm": ~cold}
-        if f"{split}.tail" in v:
-            masks["tail"] = v[f"{split}.tail"].astype(bool)
+        part = part_of(split)
+        # records before issue 36 stored the at-event flag as ".cold" and the whole-training-period one as ".tail"
+        model = v.get(f"{part}.cold_model", v.get(f"{part}.tail"))
+        event = v.get(f"{part}.cold_event", v.get(f"{part}.cold"))
+        if event is None:
+            raise BenchError(f"stored vectors have no cold flags for {part}")
+        event = np.asarray(event, dtype=bool)
+        masks = {"all": np.ones_like(event), "cold-event": event, "warm-event": ~event}
+        if model is not None:
+            model = np.asarray(model, dtype=bool)
+            masks.update({"cold-model": model, "warm-model": ~model})
         if subset not in masks:
-            raise BenchError(f"--subset {subset!r}: expected {', '.join(masks)}")
+            hint = " (say cold-model or cold-event: a target's count in the training rows, or before the event)"
+            raise BenchError(f"--subset {subset!r}: expected {', '.join(masks)}"
+                             + (hint if subset in ("cold", "warm", "tail") else "")
+                             + ("; these records predate the training-row count" if subset.endswith("-model") else ""))
         return masks[subset]
+
+
+def rank_catalogue(env: "TrialEnvironment", method: Method, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s, e, n_cand) of each event of ``part`` ranked over the catalogue; the same fitted ``method``, score calls
+    of the sampled ranking's size (events x candidates)."""
+    from benchmark.tensors import TensorTable
+    from benchmark.trial import EVAL_BATCH, rank_events
+
+    cat = env.catalogue(part)
+    batch = max(1, EVAL_BATCH * (int(env.split.meta["params"]["n_negatives"]) + 1) // max(1, cat.n_items))
+    s_all, e_all, n_all = [], [], []
+    for block in cat.blocks():
+        s, e, _ = rank_events(method, TensorTable(block, env.device), batch_size=batch)
+        s_all.append(s)
+        e_all.append(e)
+        n_all.append(block["cand_mask"].sum(1))
+    if not s_all:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(s_all), np.concatenate(e_all), np.concatenate(n_all)
 
 
 SUBSET_CODES = {name: code for code, name in enumerate(fullrank.SUBSETS)}  # full ranking: one row per (user, set)
@@ -128,7 +180,7 @@ class FullRanking(Evaluator):
         vectors.update({f"{part}.user": rows["user"], f"{part}.item": np.full(len(rows["user"]), -1, dtype=np.int64),
                         f"{part}.subset": rows["subset"], f"{part}.n_rel": rows["n_rel"]})
         vectors.update({f"{part}.{m}": rows[m] for m in fullrank.METRICS})
-        return fullrank.summarise(rows)
+        return {part: fullrank.summarise(rows)}
 
     def subset_mask(self, v, split, subset):
         if subset not in SUBSET_CODES:
@@ -170,7 +222,7 @@ class Pointwise(Evaluator):
                 summary[stage]["warm_up"]["lr_search"] = search  # valid pooled AUC, mean over warm-up stages
         vectors.update({f"{part}.item": vec["item"], f"{part}.user": np.full(len(vec["item"]), -1, dtype=np.int64),
                         f"{part}.stage": vec["stage"], f"{part}.auc": vec["auc"], f"{part}.logloss": vec["logloss"]})
-        return summary
+        return {part: summary}
 
     def subset_mask(self, v, split, subset):
         if subset not in STAGES:

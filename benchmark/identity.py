@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent
 # Every module whose code runs between a split and a stored number, other than the methods (which carry versions)
 # and the protocols (whose code joins their split hashes).
 HARNESS_FILES = ("method.py", "tensors.py", "views.py", "training.py", "trial.py", "evaluation.py", "metrics.py",
-                 "fullrank.py", "pointwise.py", "warmup_loop.py")
+                 "fullrank.py", "catalogue.py", "pointwise.py", "warmup_loop.py")
 
 
 def files_hash(paths: list[Path] | tuple[Path, ...], root: Path = PACKAGE) -> str:

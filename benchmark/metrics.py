@@ -14,7 +14,6 @@ from benchmark.method import require_finite
 
 KS = (5, 10)
 METRICS = tuple([f"hr@{k}" for k in KS] + [f"ndcg@{k}" for k in KS] + ["mrr"])
-SUBSETS = ("all", "cold", "warm")
 
 
 def rank_counts(scores: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,15 +52,11 @@ def all_metrics(s: np.ndarray, e: np.ndarray) -> dict[str, np.ndarray]:
     return {m: metric_from_counts(m, s, e) for m in METRICS}
 
 
-def summarise(per_event: dict[str, np.ndarray], cold: np.ndarray,
-              tail: np.ndarray | None = None) -> dict[str, dict[str, float | None]]:
-    """Means per subset (all / cold targets / warm targets, and with ``tail`` the whole-training-period
-    flag's tail targets), plus event counts; None for an empty subset."""
+def summarise(per_event: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> dict[str, dict[str, float | None]]:
+    """Means per subset (``masks``: subset -> events in it), plus event counts; None for an empty subset."""
     out: dict[str, dict[str, float | None]] = {}
-    subsets = [("all", np.ones_like(cold, dtype=bool)), ("cold", cold), ("warm", ~cold)]
-    if tail is not None:
-        subsets.append(("tail", np.asarray(tail, dtype=bool)))
-    for subset, sel in subsets:
+    for subset, sel in masks.items():
+        sel = np.asarray(sel, dtype=bool)
         out[subset] = {m: float(v[sel].mean()) if sel.any() else None for m, v in per_event.items()}
         out[subset]["n_events"] = int(sel.sum())
     return out

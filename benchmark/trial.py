@@ -22,6 +22,7 @@ import torch
 from benchmark import fullrank
 from benchmark import metrics as M
 from benchmark.capacity import capacity
+from benchmark.catalogue import Catalogue
 from benchmark.config import sha256_json
 from benchmark.data.interactions import Interactions
 from benchmark.env import environment
@@ -147,6 +148,13 @@ class TrialEnvironment:
         self.protocol = PROTOCOLS[split.meta["protocol"]]
         self.evaluator = EVALUATORS[self.protocol.EVALUATION]  # the protocol's kind: sampled, full or pointwise
         self._fullrank: dict[str, fullrank.FullRankPart] = {}
+        self._catalogue: dict[str, Catalogue] = {}
+
+    def catalogue(self, part: str) -> Catalogue:
+        """The full-catalogue candidate lists of a sampled protocol's part (built once per environment)."""
+        if part not in self._catalogue:
+            self._catalogue[part] = Catalogue(self.split, self.inter, part)
+        return self._catalogue[part]
 
     def fullrank_part(self, part: str) -> fullrank.FullRankPart:
         if part not in self._fullrank:
@@ -213,6 +221,7 @@ def _timing(clock: TrialClock, t0: float, t_fit: float, t_end: float, own_cache:
     backbone = float(sec.get("backbone_s", 0.0))
     out: dict[str, Any] = {"fit_s": t_fit - t0 - backbone, "backbone_s": backbone, "valid_s": float(sec.get("valid_s", 0.0)),
                            "eval_s": t_end - t_fit, "total_s": t_end - t0, "backbones": clock.backbones,
+                           "full_rank_s": float(sec.get("full_rank_s", 0.0)),  # of eval_s: the catalogue ranking
                            **{f"{part}_eval_s": float(sec.get(f"{part}_eval_s", 0.0)) for part in PARTS}}
     if own_cache is not None:  # a backbone's own trial served from the cache did no training here
         out["cache"] = own_cache
@@ -261,7 +270,7 @@ def run_trial(spec: TrialSpec, cls: type[Method], split: Split, inter: Interacti
         summary: dict[str, Any] = {}
         for part in PARTS:
             with env.clock.measure(f"{part}_eval_s"):
-                summary[part] = env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors)
+                summary.update(env.evaluator.evaluate(env, method, part, spec.seed, audit, save_scores, vectors))
         t_end = time.perf_counter()
         record.update(status="ok", fit=fit_info, metrics=summary, capacity=capacity(method, spec.options, fit_info),
                       timing=_timing(env.clock, t0, t_fit, t_end, own_cache))

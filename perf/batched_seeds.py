@@ -86,7 +86,7 @@ def new_method(env: TrialEnvironment, options: dict, seed: int) -> SASRec:
 
 
 def evaluate(env: TrialEnvironment, m: SASRec, seed: int) -> tuple[float, float]:
-    out = [env.evaluator.evaluate(env, m, part, seed, False, False, {})["all"]["hr@10"] for part in ("valid", "test")]
+    out = [env.evaluator.evaluate(env, m, part, seed, False, False, {})[part]["all"]["hr@10"] for part in ("valid", "test")]
     return out[0], out[1]
 
 

@@ -152,8 +152,8 @@ def _record(store: ResultStore, trial_id: str, seed: int, harness: str, finished
            "dataset": {"name": "ml-100k"},
            "protocol": {"name": "loo", "split_hash": "f" * 64, "split": {"protocol_version": protocol_version}},
            "method": {"name": "popular", "budget": "paper", "variant": "", "version": "2"},
-           "metrics": {"test": M.summarise(per, cold)}}
-    vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": np.arange(n), "test.item": np.arange(n),
+           "metrics": {"test": M.summarise(per, {"all": np.ones_like(cold), "cold-model": cold, "warm-model": ~cold})}}
+    vectors = {"test.s": s, "test.e": e, "test.cold_model": cold, "test.cold_event": cold, "test.user": np.arange(n), "test.item": np.arange(n),
                **{f"test.{m}": v for m, v in per.items()}}
     store.write(rec, vectors)
 

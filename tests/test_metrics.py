@@ -50,10 +50,10 @@ def test_rank_counts_ignores_masked_candidates_and_rejects_nan():
 def test_summarise_splits_cold_and_warm_targets():
     per = {"hr@10": np.array([1.0, 0.0, 1.0, 1.0])}
     cold = np.array([True, True, False, False])
-    out = M.summarise(per, cold)
-    assert out["all"]["hr@10"] == 0.75 and out["cold"]["hr@10"] == 0.5 and out["warm"]["hr@10"] == 1.0
-    assert out["cold"]["n_events"] == 2
-    assert M.summarise(per, np.zeros(4, dtype=bool))["cold"]["hr@10"] is None
+    out = M.summarise(per, {"all": np.ones(4, dtype=bool), "cold-model": cold, "warm-model": ~cold})
+    assert out["all"]["hr@10"] == 0.75 and out["cold-model"]["hr@10"] == 0.5 and out["warm-model"]["hr@10"] == 1.0
+    assert out["cold-model"]["n_events"] == 2
+    assert M.summarise(per, {"cold-model": np.zeros(4, dtype=bool)})["cold-model"]["hr@10"] is None
 
 
 def test_recall_equals_hr_with_one_relevant_item_and_unknown_metrics_are_refused():

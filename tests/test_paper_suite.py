@@ -56,9 +56,10 @@ def test_new_rows_train_and_beat_random(env, random_hr, name):
     m = _run(env, name)["metrics"]["test"]
     assert m["all"]["hr@10"] > random_hr + MARGIN.get(name, 0.15), (name, m["all"], random_hr)
     # the cold and warm subsets partition the events: their counts and weighted means give the "all" row
-    n_cold, n_warm = m["cold"]["n_events"], m["warm"]["n_events"]
+    n_cold, n_warm = m["cold-event"]["n_events"], m["warm-event"]["n_events"]
     assert n_cold == env.split.meta["parts"]["test"]["n_cold_targets"] and n_cold + n_warm == m["all"]["n_events"]
-    pooled = (n_cold * m["cold"]["hr@10"] + n_warm * m["warm"]["hr@10"]) / (n_cold + n_warm)
+    assert m["cold-model"]["n_events"] == env.split.meta["parts"]["test"]["n_cold_model_targets"]
+    pooled = (n_cold * m["cold-event"]["hr@10"] + n_warm * m["warm-event"]["hr@10"]) / (n_cold + n_warm)
     assert pooled == pytest.approx(m["all"]["hr@10"], abs=1e-12)
 
 
@@ -151,7 +152,7 @@ def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.nd
     s = np.where(hits, np.where(np.arange(n) % 3 == 0, 6, 0), 50).astype(np.int64)
     e = np.zeros(n, dtype=np.int64)
     per = M.all_metrics(s, e)
-    vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": np.arange(n), "test.item": np.arange(n),
+    vectors = {"test.s": s, "test.e": e, "test.cold_model": cold, "test.cold_event": cold, "test.user": np.arange(n), "test.item": np.arange(n),
                **{f"test.{m}": v for m, v in per.items()}}
     protocol = {"name": "loo", "split_hash": dataset[:1] * 64}  # a record from before train_negatives: its default
     if train_negatives is not None:
@@ -161,7 +162,7 @@ def _write(store: ResultStore, dataset: str, method: str, seed: int, hits: np.nd
            "audit": False, "dataset": {"name": dataset}, "protocol": protocol,
            "method": {"name": method, "budget": "paper", "variant": variant, "version": "1",
                       **({"tuning": {"study": f"{method}-study", "n_trials": 20}} if variant else {})},
-           "metrics": {"test": M.summarise(per, cold)},
+           "metrics": {"test": M.summarise(per, {"all": np.ones_like(cold), "cold-model": cold, "warm-model": ~cold})},
            # as a real record states them: the tables' size-and-schedule note (a long one) comes from these
            "capacity": {"parameters": 52_288 + 1000 * len(method), "backbone_parameters": 75_408, "size_option": "dim",
                         "size": 16, "epochs_run": 9 + seed, "best_epoch": 4, "max_epochs": 20, "patience": 5}}
@@ -195,7 +196,7 @@ def test_paper_table_matches_the_golden_file(tmp_path):
     out = tmp_path / "reports"
     written = build_suite_reports(store, out, PAPER, ReportOptions(formats=["latex", "md"]))
     names = sorted(p.name for p in written)
-    assert names == sorted(f"loo-paper-test-{s}{x}" for s in ("all", "cold")
+    assert names == sorted(f"loo-paper-test-{s}{x}" for s in ("all", "cold-model", "cold-event")
                            for x in (".tex", "-star.tex", "-tabular.tex", "-notes.tex", "-document.tex", ".md"))
     notes = (out / "suites" / "paper" / "loo-paper-test-all-notes.tex").read_text()
     assert r"Notes on Table~\ref{tab:paper-loo-paper-test-all}" in notes and "size and schedule" in notes

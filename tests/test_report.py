@@ -75,7 +75,7 @@ def write_trial(store: ResultStore, method: str, seed: int, hits: np.ndarray, co
     e = np.zeros(n, dtype=np.int64)
     users = np.arange(n) if users is None else users
     per = M.all_metrics(s, e)
-    vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": users, "test.item": np.arange(n) + 100,
+    vectors = {"test.s": s, "test.e": e, "test.cold_model": cold, "test.cold_event": cold, "test.user": users, "test.item": np.arange(n) + 100,
                **{f"test.{m}": v for m, v in per.items()}}
     if scores:
         rng = np.random.default_rng(seed)
@@ -84,7 +84,7 @@ def write_trial(store: ResultStore, method: str, seed: int, hits: np.ndarray, co
     rec = {"trial_id": f"{method}-{variant}-{audit}-{seed}-v{version}", "status": "ok", "seed": seed, "audit": audit,
            "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
            "method": {"name": method, "budget": "paper", "variant": variant, "version": version},
-           "metrics": {"test": M.summarise(per, cold)}}
+           "metrics": {"test": M.summarise(per, {"all": np.ones_like(cold), "cold-model": cold, "warm-model": ~cold})}}
     store.write(rec, vectors)
 
 
@@ -291,7 +291,7 @@ def test_report_writes_every_format_and_the_plots(tmp_path):
     out = tmp_path / "reports"
     written = build_reports(store, out, ReportOptions(formats=["latex", "md", "csv", "json"], plots=True))
     names = {p.name for p in written}
-    for subset in ("all", "cold", "warm"):
+    for subset in ("all", "cold-model", "warm-model", "cold-event", "warm-event"):
         for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
             assert f"loo-paper-test-{subset}{ext}" in names
     pngs = [p for p in written if p.suffix == ".png"]
@@ -341,12 +341,13 @@ def test_cold_vs_warm_lift_divides_by_random_on_each_subset(tmp_path):
     shown, lifts, normalised = plots.lift_over_chance([promo, rnd], cache, "test", "hr@10")
     assert normalised and shown == [promo]  # random is the unit, not a row
     for sub in ("cold", "warm"):
-        want = cache.per_seed(promo, "test", sub, "hr@10").mean() / cache.per_seed(rnd, "test", sub, "hr@10").mean()
+        name = f"{sub}-model"  # a sampled protocol's cold and warm subsets count the training rows
+        want = cache.per_seed(promo, "test", name, "hr@10").mean() / cache.per_seed(rnd, "test", name, "hr@10").mean()
         mean, lo, hi = lifts[promo.key.label][sub]
         assert mean == pytest.approx(want) and lo <= mean <= hi
     shown, raw, normalised = plots.lift_over_chance([promo], cache, "test", "hr@10")
     assert not normalised and raw[promo.key.label]["cold"][0] == pytest.approx(
-        cache.per_seed(promo, "test", "cold", "hr@10").mean())
+        cache.per_seed(promo, "test", "cold-model", "hr@10").mean())
 
 
 def crafted_cold() -> np.ndarray:
@@ -387,12 +388,12 @@ def test_identical_per_seed_vectors_are_ties_whatever_the_storage_order(tmp_path
     for method, ids in (("promo", ["a0", "a1", "a2"]), ("bpr-mf", ["z0", "y1", "x2"])):
         for seed, (s, e) in enumerate(per_seed):
             per = M.all_metrics(s, e)
-            vectors = {"test.s": s, "test.e": e, "test.cold": cold, "test.user": np.arange(n),
+            vectors = {"test.s": s, "test.e": e, "test.cold_model": cold, "test.cold_event": cold, "test.user": np.arange(n),
                        "test.item": np.arange(n) + 100, **{f"test.{m}": v for m, v in per.items()}}
             rec = {"trial_id": ids[seed], "status": "ok", "seed": seed, "audit": False,
                    "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
                    "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
-                   "metrics": {"test": M.summarise(per, cold)}}
+                   "metrics": {"test": M.summarise(per, {"all": np.ones_like(cold), "cold-model": cold, "warm-model": ~cold})}}
             store.write(rec, vectors)
     (rows,) = rows_by_table(group_trials(store)).values()
     assert all(r.seeds == [0, 1, 2] for r in rows.values())
@@ -456,3 +457,71 @@ def test_bootstrap_intervals_in_blocks_equal_one_block(monkeypatch):
     blocks = stats.hierarchical_bootstrap_cis(arrays, n_resamples=200)
     assert whole[:2] == blocks[:2] and all(np.isnan(v) for v in blocks[2])
     assert whole[0][0] < whole[0][1]
+
+
+def test_each_cold_and_warm_subset_selects_its_own_events(tmp_path):
+    """Swapping the cold and warm masks, or the two counts, in the evaluator or the report changes these cells (issue
+    36: before it no test noticed a swap). PROMO hits exactly the warm-for-the-model targets; the at-event flag marks
+    another set of events."""
+    store = ResultStore(tmp_path / "results")
+    n = 120
+    model = np.arange(n) % 4 == 0
+    event = np.arange(n) % 3 == 0
+    for seed in range(2):
+        for method, hits in (("promo", ~model), ("popular", event)):
+            s = np.where(hits, 0, 50).astype(np.int64)
+            e = np.zeros(n, dtype=np.int64)
+            per = M.all_metrics(s, e)
+            vectors = {"test.s": s, "test.e": e, "test.cold_model": model, "test.cold_event": event,
+                       "test.user": np.arange(n), "test.item": np.arange(n), **{f"test.{m}": v for m, v in per.items()}}
+            rec = {"trial_id": f"{method}-{seed}", "status": "ok", "seed": seed, "audit": False,
+                   "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
+                   "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
+                   "metrics": {"test": M.summarise(per, {"all": np.ones(n, bool)})}}
+            store.write(rec, vectors)
+    rows = group_trials(store)
+    cache = EventCache(store)
+    want = {"cold-model": (0.0, 30, event[model].mean()), "warm-model": (1.0, 90, event[~model].mean()),
+            "cold-event": ((~model)[event].mean(), 40, 1.0), "warm-event": ((~model)[~event].mean(), 80, 0.0)}
+    for subset, (promo_hr, n_events, popular_hr) in want.items():
+        table = build_table(rows, cache, split="test", subset=subset, metrics=["hr@10"], reference="promo")
+        assert table.columns[0].n_events == n_events, subset
+        cells = {k.method: table.cells[(k, 0)].mean for k in table.rows}
+        assert cells["promo"] == pytest.approx(promo_hr) and cells["popular"] == pytest.approx(popular_hr), subset
+        assert {"cold-model": "for the model", "cold-event": "at the event"}.get(subset, "") in table.short_caption()
+
+
+def test_full_ranking_tables_and_the_rank_agreement_match_a_hand_computed_example(tmp_path):
+    """Four rows: sampled HR@10 orders them promo > bpr-mf > dssm > popular, full ranking promo > dssm > bpr-mf >
+    popular. By hand: of the 6 pairs 5 agree and 1 (bpr-mf/dssm) flips, so Kendall's tau = (5 - 1) / 6 = 0.67."""
+    from benchmark.report.table import rank_agreement
+
+    store = ResultStore(tmp_path / "results")
+    n = 60
+    sampled_hits = {"promo": 50, "bpr-mf": 40, "dssm": 30, "popular": 20}
+    full_hits = {"promo": 30, "bpr-mf": 10, "dssm": 20, "popular": 5}
+    for seed in range(2):
+        for method in sampled_hits:
+            s = np.where(np.arange(n) < sampled_hits[method], 0, 50).astype(np.int64)
+            fs = np.where(np.arange(n) < full_hits[method], 0, 500).astype(np.int64)
+            e = np.zeros(n, dtype=np.int64)
+            cold = np.arange(n) % 2 == 0
+            vectors = {"test.s": s, "test.e": e, "test.full.s": fs, "test.full.e": e, "test.cold_model": cold,
+                       "test.cold_event": cold, "test.user": np.arange(n), "test.item": np.arange(n)}
+            rec = {"trial_id": f"{method}-{seed}", "status": "ok", "seed": seed, "audit": False,
+                   "dataset": {"name": "ml-100k"}, "protocol": {"name": "loo", "split_hash": "f" * 64},
+                   "method": {"name": method, "budget": "paper", "variant": "", "version": "1"},
+                   "metrics": {"test": M.summarise(M.all_metrics(s, e), {"all": np.ones(n, bool)})}}
+            store.write(rec, vectors)
+    rows, cache = group_trials(store), EventCache(store)
+    sampled = build_table(rows, cache, split="test", subset="all", metrics=["hr@10"], reference="promo")
+    full = build_table(rows, cache, split="test.full", subset="all", metrics=["hr@10"], reference="promo")
+    assert {k.method: full.cells[(k, 0)].mean for k in full.rows}["dssm"] == pytest.approx(20 / 60)
+    assert "full-catalogue ranking" in full.short_caption() and "sampled negatives" in sampled.short_caption()
+    (note,) = rank_agreement(sampled, full)
+    assert "Kendall's tau-b 0.67" in note and "order flips: bpr-mf/dssm" in note and note.count("/") == 1
+    written = build_reports(store, tmp_path / "reports", ReportOptions(formats=["md"]))
+    names = {p.name for p in written}
+    assert "loo-paper-test-all.md" in names and "loo-paper-test-all-full.md" in names
+    for name in ("loo-paper-test-all.md", "loo-paper-test-all-full.md"):
+        assert "order flips: bpr-mf/dssm" in (tmp_path / "reports" / "tables" / name).read_text()

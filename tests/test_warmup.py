@@ -316,7 +316,7 @@ def test_run_all_skips_warmup_on_a_dataset_too_small_for_it_but_a_named_protocol
 
     monkeypatch.setattr(runner, "load_dataset", lambda name, data_dir=None, options=None: synthetic())  # no item has 100 rows
     planned = runner.plan(["random"], ["ml-100k"], None, 1, "quick", {})
-    assert {p.spec.protocol for p in planned} == {"loo", "cold"}
+    assert {p.spec.protocol for p in planned} == {"loo", "temporal", "cold"}
     assert "skipping protocol 'warmup'" in capsys.readouterr().err
     with pytest.raises(BenchError, match="n_old"):
         runner.plan(["random"], ["ml-100k"], ["warmup"], 1, "quick", {})

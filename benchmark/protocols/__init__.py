@@ -13,7 +13,7 @@ from benchmark.data.card import get_card
 from benchmark.data.interactions import Interactions
 from benchmark.errors import BenchError
 from benchmark.files import cache_root
-from benchmark.protocols import cold, loo, warmup
+from benchmark.protocols import cold, loo, temporal, warmup
 from benchmark.protocols.split import Split
 
 GROUP = "promo_bench.protocols"
@@ -63,7 +63,7 @@ class ProtocolRegistry(Mapping):
         return len(list(iter(self)))
 
 
-PROTOCOLS = ProtocolRegistry({"loo": loo, "cold": cold, "warmup": warmup})
+PROTOCOLS = ProtocolRegistry({"loo": loo, "temporal": temporal, "cold": cold, "warmup": warmup})
 
 
 def split_path(dataset: str, protocol: str, split_hash: str) -> Path:

@@ -155,6 +155,14 @@ def audit_windows(inter: Interactions, split: Split) -> dict[str, np.ndarray]:
     return out
 
 
+def exposure(item_trained_pos: np.ndarray, items: np.ndarray, tau: int, part: str) -> dict[str, np.ndarray]:
+    """Cold *for the model*: the target's positives in the training rows the model was fit on, whatever their
+    time (``{part}/n_train_pos``, ``{part}/cold_model``). Under a per-user split these include other users' rows
+    after the event, which the at-event flag (``{part}/cold``) leaves out: the two differ on ``loo``."""
+    n = item_trained_pos[items].astype(np.int64)
+    return {f"{part}/n_train_pos": n, f"{part}/cold_model": n < tau}
+
+
 class _CountBefore:
     """How many of the given (key, time) entries have this key and a time strictly before the query's: an item's
     training positives before an event (the causal cold flag), a user's positives before a row (the sample filter)."""
@@ -233,6 +241,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
 
     ctx_pos, ctx_neg = context & (y == 1), context & (y == 0)
     item_train_pos = np.bincount(i[ctx_pos], minlength=n_items)
+    item_trained_pos = np.bincount(i[train & (y == 1)], minlength=n_items)  # what the model was fit on
     tail = item_train_pos < tau  # the whole-training-period flag (version 2's "cold"): reads later rows
     prior_count = _CountBefore(i[ctx_pos], t[ctx_pos])
     valid_rows = np.zeros(n_rows, dtype=bool)
@@ -256,6 +265,9 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
                                   inclusive=False) if with_valid else windows)
 
     arrays: dict[str, np.ndarray] = {
+        # each part's context as a mask over the total order: the full-ranking evaluation builds every item's
+        # windows and existence from it (benchmark/catalogue.py)
+        "context/valid": context, "context/test": (context | valid_rows) if with_valid else context,
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
         "train/label": y[train].astype(np.int8), "train/time": t[train], "train/place": pos[train],
         "train/value": inter.value[order][train],
@@ -288,6 +300,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         arrays.update({f"{part}/user": users.astype(np.int32), f"{part}/item": items.astype(np.int32),
                        f"{part}/time": times, f"{part}/place": ep, f"{part}/cold": cold, f"{part}/tail": tail[items],
                        f"{part}/n_prior_pos": n_prior.astype(np.int64),
+                       **exposure(item_trained_pos, items, tau, part),
                        f"{part}/cand_cold": (prior_count(cand, times[:, None]) < tau) & cmask,
                        f"{part}/cand": cand, f"{part}/cand_mask": cmask})
         arrays.update(make(part, users, cand, times, ep, cand.shape))
@@ -297,7 +310,8 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
                             "cold_target_share": float(cold.mean()) if len(ep) else 0.0,
                             "n_tail_targets": int(tail[items].sum()),
                             "n_events_short_candidates": short,
-                            "min_candidates": int(cmask.sum(axis=1).min()) if len(ep) else 0}
+                            "min_candidates": int(cmask.sum(axis=1).min()) if len(ep) else 0,
+                            "n_cold_model_targets": int(arrays[f"{part}/cold_model"].sum())}
     own_valid = i[valid_pos[arrays["test/user"]]]  # each test user's own validation item
     meta_parts["test"]["n_histories_with_own_valid_item"] = int(
         np.any((arrays["test/hist"] == own_valid[:, None]) & arrays["test/hist_mask"], axis=1).sum())

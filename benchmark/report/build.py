@@ -15,7 +15,7 @@ from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
 from benchmark.report.stages import latex as stages_latex
 from benchmark.report.stages import stage_frame
-from benchmark.report.table import build_table, is_tuned
+from benchmark.report.table import build_table, chosen_rows, is_tuned, rank_agreement
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.files import atomic_write, writable_folder
@@ -117,11 +117,19 @@ def build_reports(store: ResultStore, out: Path, opts: ReportOptions) -> list[Pa
                 print(f"note: no {protocol} table: it stores only {', '.join(prof.stored or ())}, not "
                       f"{', '.join(opts.metrics or [])}", file=sys.stderr)
                 break
-            table = build_table(rows, cache, split=opts.split, subset=subset, metrics=metrics, reference=reference,
-                                methods=opts.methods, test=opts.test, alpha=opts.alpha, digits=opts.digits)
-            written += _write_table(table, out / "tables" / f"{protocol}-{budget}-{opts.split}-{subset}", opts)
-            page_tables.append(html.PageTable(table, rows, f"{protocol}-{budget}-{subset}"))
-            n_tables += 1
+            if not _subset_stored(rows, cache, opts.split, subset, protocol):
+                continue
+            tables = {}
+            for split in _rankings(rows, cache, opts.split, protocol):
+                tables[split] = build_table(rows, cache, split=split, subset=subset, metrics=metrics,
+                                            reference=reference, methods=opts.methods, test=opts.test,
+                                            alpha=opts.alpha, digits=opts.digits)
+            _agree(tables)
+            for split, table in tables.items():
+                stem = f"{protocol}-{budget}-{opts.split}-{subset}" + _ranking_tag(split)
+                written += _write_table(table, out / "tables" / stem, opts)
+                page_tables.append(html.PageTable(table, rows, stem.replace(f"-{opts.split}-", "-", 1)))
+                n_tables += 1
         if not prof.ranking:  # the papers' warm-up table: every stage in one table
             stages = [s for s in opts.subsets or prof.subsets if s in prof.subsets]
             metrics = prof.available(opts.metrics) if opts.metrics else list(prof.metrics)
@@ -244,26 +252,75 @@ def build_suite_reports(store: ResultStore, out: Path, suite, opts: ReportOption
         if missing:
             print(f"note: suite {suite.name!r}: no stored {protocol} trials of {', '.join(missing)}; their rows are "
                   f"left out", file=sys.stderr)
+        folder = out / "suites" / (suite.name + ("-tuned" if opts.tuned else ""))
+        shown = set(chosen_rows(list(rows), list(suite.all_methods), True, opts.tuned))
         for subset in suite.subsets:
-            table = build_table(rows, cache, split=opts.split, subset=subset, metrics=list(suite.metrics),
-                                reference=suite.reference if suite.reference in present else None,
-                                methods=list(suite.all_methods), test=opts.test, alpha=opts.alpha,
-                                digits=opts.digits, order=list(suite.all_methods), names=dict(suite.labels),
-                                plain_only=True, title=suite.title, below_rule=list(suite.below_rule),
-                                tuned=opts.tuned)
-            table.notes.extend(suite.notes)
-            if missing:
-                table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
-            folder = out / "suites" / (suite.name + ("-tuned" if opts.tuned else ""))
-            stem = f"{protocol}-{suite.budget}-{opts.split}-{subset}"
-            written += _write_table(table, folder / stem, opts, label=f"tab:{folder.name}-{stem}")
+            if not _subset_stored({k: r for k, r in rows.items() if k in shown}, cache, opts.split, subset, protocol):
+                continue
+            tables = {}
+            for split in _rankings({k: r for k, r in rows.items() if k in shown}, cache, opts.split, protocol):
+                table = build_table(rows, cache, split=split, subset=subset, metrics=list(suite.metrics),
+                                    reference=suite.reference if suite.reference in present else None,
+                                    methods=list(suite.all_methods), test=opts.test, alpha=opts.alpha,
+                                    digits=opts.digits, order=list(suite.all_methods), names=dict(suite.labels),
+                                    plain_only=True, title=suite.title, below_rule=list(suite.below_rule),
+                                    tuned=opts.tuned)
+                table.notes.extend(suite.notes)
+                if missing:
+                    table.notes.append(f"not in this table (no stored trials): {', '.join(missing)}")
+                tables[split] = table
+            _agree(tables)
+            for split, table in tables.items():
+                stem = f"{protocol}-{suite.budget}-{opts.split}-{subset}" + _ranking_tag(split)
+                written += _write_table(table, folder / stem, opts, label=f"tab:{folder.name}-{stem}")
         if evaluator_for(protocol).kind == "sampled":
-            plain = {k: r for k, r in rows.items() if not (k.variant or k.audit) and r.seeds}
-            order = [m for m in suite.all_methods]
+            # the rows of the suite's tables: tuned rows stand in for default ones under --tuned
+            plain = {k: r for k, r in rows.items() if k in shown and r.seeds}
             written += _curves(plain, cache, folder, f"{protocol}-{suite.budget}-{opts.split}", opts,
-                               order=order, tested=list(suite.methods), reference=suite.reference,
+                               order=list(suite.all_methods), tested=list(suite.methods), reference=suite.reference,
                                names=dict(suite.labels))
     return written
+
+
+def _rankings(rows: dict, cache: EventCache, split: str, protocol: str) -> list[str]:
+    """The evaluations a table is made for: the part's sampled ranking, and its full-catalogue ranking where every
+    shown trial stored one (records before issue 36 did not: then the sampled table alone, with a note)."""
+    out = [split]
+    if "full" in profile(protocol).rankings:
+        full = f"{split}.full"
+        if all(cache.has(r, full) for r in rows.values() if r.seeds):
+            out.append(full)
+        else:
+            print(f"note: no full-catalogue {protocol} table: some of its trials predate full ranking (rerun them)",
+                  file=sys.stderr)
+    return out
+
+
+def _ranking_tag(split: str) -> str:
+    """File stems: the sampled table keeps its name, the full-catalogue one ends in ``-full``."""
+    return "-full" if "." in split else ""
+
+
+def _subset_stored(rows: dict, cache: EventCache, split: str, subset: str, protocol: str) -> bool:
+    """Whether every shown trial stored what ``subset`` selects (``cold-model`` needs the training-row count): else
+    a note and no table, never a traceback."""
+    try:
+        for r in rows.values():
+            if r.seeds:
+                evaluator_for(protocol).subset_mask(cache.vectors(r.paths[0]), split, subset)
+    except BenchError as exc:
+        print(f"note: no {protocol} {subset} table: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _agree(tables: dict) -> None:
+    """A sampled table and its full-catalogue twin each carry the rank agreement between them."""
+    if len(tables) == 2:
+        sampled, full = tables.values()
+        notes = rank_agreement(sampled, full)
+        sampled.notes.extend(notes)
+        full.notes.extend(notes)
 
 
 def _curves(rows: dict, cache: EventCache, folder: Path, stem: str, opts: ReportOptions, order: list[str] | None,
@@ -281,16 +338,21 @@ def _curves(rows: dict, cache: EventCache, folder: Path, stem: str, opts: Report
         if not members:
             continue
         labels = [r.key.method if names else r.key.label for r in members]
-        try:
-            c = curve.build_curve(members, cache, reference if reference in labels else None,
-                                  tested if tested is not None else labels, opts.split, opts.test
-                                  if opts.test in ("t", "wilcoxon", "permutation") else "t", opts.alpha, names)
-        except BenchError as exc:
-            print(f"note: no cold-start curve for {dataset} ({split_hash[:12]}): {exc}", file=sys.stderr)
-            continue
-        tag = f"{stem}-cold-start-curve" + (f"-{dataset}-{split_hash[:8]}" if len(by_split) > 1 else "")
-        written.append(_write(folder / f"{tag}.md", curve.markdown(c)))
-        written.append(_write(folder / f"{tag}.csv", curve.csv(c)))
-        if opts.plots:
-            written += curve.plot(c, folder, tag, styles, opts.figure_width)
+        protocol = members[0].key.protocol
+        for split in _rankings({r.key: r for r in members}, cache, opts.split, protocol):
+            for count in curve.COUNTS:
+                try:
+                    c = curve.build_curve(members, cache, reference if reference in labels else None,
+                                          tested if tested is not None else labels, split, opts.test, opts.alpha,
+                                          names, count)
+                except BenchError as exc:
+                    print(f"note: no cold-start curve for {dataset} ({split_hash[:12]}, {split}, {count}): {exc}",
+                          file=sys.stderr)
+                    continue
+                tag = (f"{stem}-cold-start-curve{curve.TAGS[count]}{_ranking_tag(split)}"
+                       + (f"-{dataset}-{split_hash[:8]}" if len(by_split) > 1 else ""))
+                written.append(_write(folder / f"{tag}.md", curve.markdown(c)))
+                written.append(_write(folder / f"{tag}.csv", curve.csv(c)))
+                if opts.plots:
+                    written += curve.plot(c, folder, tag, styles, opts.figure_width)
     return written

@@ -1,12 +1,17 @@
-"""The cold-start curve (issue 21 part 4): each method's HR@10 and NDCG@10 on test events binned by how many
-training positives the target item had strictly before the event (0, 1-2, 3-5, 6-10, 11-20, 21-50, > 50).
+"""The cold-start curve (issues 21 and 36): each method's HR@10 and NDCG@10 on test events binned by how many
+positives of the target item there were (0, 1-2, 3-5, 6-10, 11-20, 21-50, > 50), under two counts:
 
-PROMO's open question is how methods behave on items with only one or two interactions; the cold/warm split at tau
-hides it. The count is the split's own ``{part}/n_prior_pos`` (the number the cold flag is cut from), read from the
-split cache by the records' split hash, so the binning uses training data before each event only, and the events
-are those the trials were scored on (their order is the split's). Per bin and metric the reference is tested
-against every tested row with the tables' paired test over events (seed means), Holm-corrected across bins,
-methods and metrics together; intervals are hierarchical bootstrap intervals over seeds and events.
+- ``n_train_pos`` (*for the model*): the item's positives in the training rows the method was fit on, whatever their
+  time. This is what the model has seen of the item; the tables' ``cold-model`` subset is its first bins.
+- ``n_prior_pos`` (*at the event*): its positives before the event's time in the event's context (on ``loo`` the
+  training rows before it; on ``temporal`` every logged row before it). Under ``loo``'s per-user split a target can
+  be cold at the event and warm for the model (other users' later rows are training rows).
+
+The counts are the trials' own per-event vectors (records since issue 36) or, for older records, the split's arrays
+from the split cache by the records' split hash. Each curve is drawn for one evaluation (sampled negatives, or the
+full catalogue). Per bin and metric the reference is tested against every tested row with the report's ``--test``
+(event tests on seed means, seed-aware tests on the per-seed values), Holm-corrected across bins, methods and
+metrics together; intervals are hierarchical bootstrap intervals over seeds and events.
 """
 
 from __future__ import annotations
@@ -18,10 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.evaluation import part_of
 from benchmark.report.events import EventCache, RowEvents
-from benchmark.report.table import metric_title
-from benchmark.stats import Comparison, apply_holm, compare, hierarchical_bootstrap_cis
+from benchmark.report.table import TEST_NAMES, metric_title
+from benchmark.stats import EVENT_TESTS, Comparison, apply_holm, compare, hierarchical_bootstrap_cis
 
+COUNTS = ("n_train_pos", "n_prior_pos")
+TAGS = {"n_train_pos": "-model", "n_prior_pos": "-event"}  # file-name suffixes
+WORDS = {"n_train_pos": "the target item's positives in the training rows the model was fit on",
+         "n_prior_pos": "the target item's positives before the event (in the event's context)"}
+AXIS = {"n_train_pos": "training positives of the target", "n_prior_pos": "positives of the target before the event"}
 BINS: tuple[tuple[int, float, str], ...] = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, 10, "6-10"),
                                             (11, 20, "11-20"), (21, 50, "21-50"), (51, np.inf, ">50"))
 METRICS = ("hr@10", "ndcg@10")
@@ -31,7 +42,8 @@ METRICS = ("hr@10", "ndcg@10")
 class Curve:
     dataset: str
     split_hash: str
-    split: str
+    split: str  # "test", or "test.full" for the full-catalogue ranking
+    count: str  # COUNTS: what the bins count
     bins: list[str]
     n_events: list[int]
     rows: list[str]  # labels, in order
@@ -50,11 +62,15 @@ class Curve:
         return ""
 
 
-def prior_positives(row: RowEvents, split: str) -> np.ndarray:
-    """The split's per-event count of the target's training positives before the event, from the split cache."""
+def target_counts(row: RowEvents, cache: EventCache, split: str, count: str) -> np.ndarray:
+    """The per-event ``count`` of the row's targets: from its trials' vectors, else from the split cache."""
+    stored = cache.counts(row, split, count)
+    if stored is not None:
+        return stored
     from benchmark.protocols import split_path
     from benchmark.protocols.split import Split
 
+    part = part_of(split)
     rec = json.loads(row.paths[0].read_text())
     dataset, protocol, full = rec["dataset"]["name"], rec["protocol"]["name"], rec["protocol"]["split_hash"]
     path = split_path(dataset, protocol, full)
@@ -62,32 +78,36 @@ def prior_positives(row: RowEvents, split: str) -> np.ndarray:
         raise BenchError(f"cold-start curve: split {full[:12]} of {dataset}/{protocol} is not in the split cache "
                          f"({path}); rebuild it with the run that made these records (same data and "
                          f"--protocol-set), or set PROMO_BENCH_CACHE to the cache that holds it")
-    arrays = Split.load(path).part(split)
-    if "n_prior_pos" not in arrays:
-        raise BenchError(f"cold-start curve: {path} has no {split}/n_prior_pos (an older loo version)")
-    return np.asarray(arrays["n_prior_pos"])
+    split_obj = Split.load(path)
+    arrays = split_obj.part(part)
+    if count in arrays:
+        return np.asarray(arrays[count])
+    if count == "n_train_pos":  # splits before issue 36: the training period's count (equal at the defaults)
+        return np.asarray(split_obj.arrays["item/train_pos_count"])[arrays["item"]]
+    raise BenchError(f"cold-start curve: {path} has no {part}/{count} (an older loo version)")
 
 
 def build_curve(rows: list[RowEvents], cache: EventCache, reference: str | None, tested: list[str],
                 split: str = "test", test: str = "t", alpha: float = 0.05,
-                names: dict[str, str] | None = None) -> Curve:
+                names: dict[str, str] | None = None, count: str = "n_train_pos") -> Curve:
     """One dataset and split's curve; ``rows`` in display order, ``tested``: the labels compared with the
     reference (reference points such as random and popular are shown, not tested)."""
     names = names or {}
-    n_prior = prior_positives(rows[0], split)
-    masks = [(label, (n_prior >= lo) & (n_prior <= hi)) for lo, hi, label in BINS]
-    curve = Curve(rows[0].key.dataset, rows[0].key.split_hash, split, [b for b, _ in masks],
+    n = target_counts(rows[0], cache, split, count)
+    masks = [(label, (n >= lo) & (n <= hi)) for lo, hi, label in BINS]
+    curve = Curve(rows[0].key.dataset, rows[0].key.split_hash, split, count, [b for b, _ in masks],
                   [int(m.sum()) for _, m in masks], [names.get(r.key.method, r.key.label) for r in rows],
                   [names.get(t, t) for t in tested], names.get(reference, reference) if reference else None, test, alpha)
     per_row: dict[str, dict[str, np.ndarray]] = {}
+    seeds: dict[str, list[int]] = {}
     for row in rows:
         label = names.get(row.key.method, row.key.label)
-        per_row[label] = {}
+        per_row[label], seeds[label] = {}, list(row.seeds)
         for metric in METRICS:
             x = cache.per_seed(row, split, "all", metric)
-            if x.shape[1] != len(n_prior):
+            if x.shape[1] != len(n):
                 raise BenchError(f"cold-start curve: {row.key.label} has {x.shape[1]} {split} events, its split "
-                                 f"{len(n_prior)}")
+                                 f"{len(n)}")
             per_row[label][metric] = x
             for bin_, m in masks:
                 if m.any():  # each bin its own resamples: bins hold different events
@@ -102,11 +122,16 @@ def build_curve(rows: list[RowEvents], cache: EventCache, reference: str | None,
                 for bin_, m in masks:
                     if m.sum() < 2:
                         continue
-                    c = compare(curve.reference, label, f"{metric}|{bin_}", ref[metric][:, m].mean(axis=0),
-                                per_row[label][metric][:, m].mean(axis=0), test, alpha)
+                    c = compare(curve.reference, label, f"{metric}|{bin_}", ref[metric][:, m],
+                                per_row[label][metric][:, m], test, alpha, seeds_a=seeds[curve.reference],
+                                seeds_b=seeds[label])
                     curve.comparisons.append(c)
         apply_holm(curve.comparisons, alpha)
     return curve
+
+
+def _evaluation(curve: Curve) -> str:
+    return "full-catalogue ranking" if curve.split != part_of(curve.split) else "sampled negatives"
 
 
 def markdown(curve: Curve) -> str:
@@ -121,15 +146,16 @@ def markdown(curve: Curve) -> str:
                 mark = {"+": "†", "-": "‡"}.get(curve.mark(label, metric, b), "")
                 cells.append("–" if got is None else f"{got[0]:.4f} [{got[1]:.3f}, {got[2]:.3f}]{mark}")
             lines.append("| " + " | ".join([label] + cells) + " |")
-        out.append(f"**{metric_title(metric)}** by the target item's training positives before the event\n\n"
+        out.append(f"**{metric_title(metric)}** by {WORDS[curve.count]} ({_evaluation(curve)})\n\n"
                    + "\n".join(lines))
     n = len(curve.comparisons)
-    note = (f"{curve.dataset}, {curve.split} split {curve.split_hash[:12]}: {curve.split} events binned by the target "
-            f"item's number of training positives strictly before the event; mean over seeds, [95 % hierarchical "
-            f"bootstrap interval over seeds and events].")
+    part = part_of(curve.split)
+    note = (f"{curve.dataset}, {part} split {curve.split_hash[:12]}, {_evaluation(curve)}: {part} events binned by "
+            f"{WORDS[curve.count]}; mean over seeds, [95 % hierarchical bootstrap interval over seeds and events].")
     if curve.reference:
+        unit = "over events, seed means" if curve.test in EVENT_TESTS else "seeds and events"
         note += (f" {curve.reference} against each of {', '.join(t for t in curve.tested if t != curve.reference)} per "
-                 f"bin and metric: paired {curve.test}-test over events (seed means), Holm-Bonferroni across {n} "
+                 f"bin and metric: {TEST_NAMES[curve.test]} ({unit}), Holm-Bonferroni across {n} "
                  f"comparisons (bins, methods, metrics), alpha = {curve.alpha}. †: {curve.reference} significantly "
                  f"better than that row in that bin; ‡: that row significantly better than {curve.reference}. "
                  f"Other rows are reference points, not tested.")
@@ -145,11 +171,11 @@ def markdown(curve: Curve) -> str:
 
 
 def csv(curve: Curve) -> str:
-    lines = ["dataset,split_hash,method,metric,bin,n_events,mean,ci_low,ci_high,mark"]
+    lines = ["dataset,split_hash,evaluation,count,method,metric,bin,n_events,mean,ci_low,ci_high,mark"]
     for (label, metric, b), (m, lo, hi) in curve.cells.items():
         n = curve.n_events[curve.bins.index(b)]
-        lines.append(f"{curve.dataset},{curve.split_hash},{label},{metric},{b},{n},{m:.6f},{lo:.6f},{hi:.6f},"
-                     f"{curve.mark(label, metric, b)}")
+        lines.append(f"{curve.dataset},{curve.split_hash},{_evaluation(curve)},{curve.count},{label},{metric},{b},{n},"
+                     f"{m:.6f},{lo:.6f},{hi:.6f},{curve.mark(label, metric, b)}")
     return "\n".join(lines) + "\n"
 
 
@@ -177,13 +203,13 @@ def plot(curve: Curve, out: Path, stem: str, styles=None, width: str = "column")
                             linestyle=styles.line(label))
         for ax, metric in zip(axes, METRICS):
             ax.set_xticks(x, curve.bins, rotation=45)
-            ax.set_xlabel("prior positives")  # the caption says: of the target, in training, before the event
+            ax.set_xlabel(AXIS[curve.count])
             ax.set_ylabel(metric_title(metric))
             ax.grid(alpha=0.3)
         handles, labels = axes[0].get_legend_handles_labels()
         plots._legend_below(fig, handles, labels, width)
-        caption = (f"{', '.join(metric_title(m) for m in METRICS)} of each method on {curve.dataset} {curve.split} "
-                   f"events binned by the target item's training positives strictly before the event (events per "
+        caption = (f"{', '.join(metric_title(m) for m in METRICS)} of each method on {curve.dataset} "
+                   f"{part_of(curve.split)} events ({_evaluation(curve)}) binned by {WORDS[curve.count]} (events per "
                    f"bin: {', '.join(f'{b}: {n}' for b, n in zip(curve.bins, curve.n_events))}); mean over seeds "
                    f"with {plots.CI_NOTE}.")
         return plots._save(fig, out, stem, caption)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.evaluation import evaluator_for
+from benchmark.evaluation import evaluator_for, part_of
 from benchmark.metrics import metric_from_counts
 from benchmark.store import ResultStore
 
@@ -189,7 +189,8 @@ class EventCache:
         for path in row.paths:
             v = self.vectors(path)
             sel = evaluator_for(row.key.protocol).subset_mask(v, split, subset)
-            ev = np.stack([v[f"{split}.user"][sel], v[f"{split}.item"][sel]])
+            part = part_of(split)  # a part's full-catalogue ranking ("test.full") has the part's events
+            ev = np.stack([v[f"{part}.user"][sel], v[f"{part}.item"][sel]])
             if ref is not None and not np.array_equal(ev, ref):
                 raise BenchError(f"{row.key.label}: seeds were evaluated on different events ({path})")
             ref = ev
@@ -206,11 +207,25 @@ class EventCache:
                 out.append(metric_from_counts(metric, v[f"{split}.s"][sel], v[f"{split}.e"][sel]))
             elif f"{split}.{metric}" in v:  # full ranking: the protocol's metrics are stored, K is fixed
                 out.append(v[f"{split}.{metric}"][sel])
+            elif split != part_of(split):
+                raise BenchError(f"{row.key.label} ({row.key.protocol}): {path.name} has no {split} ranking (a "
+                                 f"record from before full-catalogue ranking); rerun it to report {split}")
             else:
                 stored = sorted(k.split(".", 1)[1] for k in v if k.startswith(split + ".") and "@" in k)
                 raise BenchError(f"{row.key.label} ({row.key.protocol}): metric {metric!r} is not available; "
                                  f"stored: {', '.join(stored)}")
         return np.stack(out)
+
+    def has(self, row: RowEvents, split: str) -> bool:
+        """Whether every trial of the row stored the ``split`` ranking (``test.full``: records since issue 36)."""
+        return all(f"{split}.s" in self.vectors(p) or part_of(split) == split for p in row.paths)
+
+    def counts(self, row: RowEvents, split: str, count: str) -> np.ndarray | None:
+        """The row's per-event target counts (``n_train_pos`` or ``n_prior_pos``) as its first trial stored them;
+        None for records that predate them (the caller reads the split cache)."""
+        v = self.vectors(row.paths[0])
+        key = f"{part_of(split)}.{count}"
+        return np.asarray(v[key]) if key in v else None
 
     def ranks(self, row: RowEvents, split: str, subset: str) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmark.metrics import metric_from_counts  # noqa: E402
+from benchmark.report.profiles import profile
 from benchmark.report.events import EventCache, RowEvents, RowKey  # noqa: E402
 from benchmark.report.table import METHOD_ORDER, metric_title  # noqa: E402
 from benchmark.stats import hierarchical_bootstrap_cis  # noqa: E402
@@ -168,7 +169,9 @@ def lift_over_chance(rows: list[RowEvents], cache: EventCache, split: str, metri
     whether it could divide): raw values when there is no random row (or it scores 0 on a subset)."""
     chance_row = next((r for r in rows if r.key.method == CHANCE_METHOD and not r.key.variant and not r.key.audit),
                       None)
-    chance = ({sub: float(cache.per_seed(chance_row, split, sub, metric).mean()) for sub in ("cold", "warm")}
+    # the protocol's cold and warm subsets (on a sampled protocol: cold and warm for the model)
+    names = dict(zip(("cold", "warm"), profile(rows[0].key.protocol).pair)) if rows else {}
+    chance = ({sub: float(cache.per_seed(chance_row, split, names[sub], metric).mean()) for sub in ("cold", "warm")}
               if chance_row is not None else None)
     if chance is not None and min(chance.values()) <= 0:
         chance = None
@@ -177,7 +180,7 @@ def lift_over_chance(rows: list[RowEvents], cache: EventCache, split: str, metri
     for row in shown:
         out[row.key.label] = {}
         for sub in ("warm", "cold"):
-            mean, lo, hi = _ci(row, cache, split, sub, metric)
+            mean, lo, hi = _ci(row, cache, split, names[sub], metric)
             scale = chance[sub] if chance is not None else 1.0
             out[row.key.label][sub] = (mean / scale, lo / scale, hi / scale)
     return shown, out, chance is not None
@@ -219,7 +222,9 @@ def cold_vs_warm(rows: list[RowEvents], cache: EventCache, styles: Styles, split
                  f"differ, so raw values do not compare)" if chance is not None else
                  "raw values (no random row to normalise by: subsets whose candidate sets differ in size do not "
                  "compare)")
-        caption = (f"{metric_title(metric)} on warm (filled) and cold (open) {noun} per method, {what}, {scale}; "
+        pair = profile(rows[0].key.protocol).pair if rows else ("cold", "warm")
+        which = (" (cold: fewer than tau positives in the training rows)" if pair[0] == "cold-model" else "")
+        caption = (f"{metric_title(metric)} on warm (filled) and cold (open) {noun}{which} per method, {what}, {scale}; "
                    f"mean over seeds with {CI_NOTE}.")
         return _save(fig, out, stem, caption)
 

@@ -12,6 +12,7 @@ from benchmark.errors import BenchError
 from benchmark.report.events import (UNVERIFIED, EventCache, RowEvents, RowKey, capacity_note, completeness_notes,
                                      provenance_notes)
 from benchmark.registry import OWN_DIST
+from benchmark.evaluation import part_of
 from benchmark.report.profiles import profile
 from benchmark.stats import (BOOTSTRAP_RESAMPLES, EVENT_TESTS, POWER, Comparison, apply_holm, compare,
                              minimum_detectable_effect)
@@ -96,12 +97,20 @@ class Table:
 
     def _where(self) -> str:
         prof = profile(self.protocol)
-        return (f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
-                if self.subset == MULTI else f"on {self.subset} {prof.subset_noun}")
+        if self.subset == MULTI:
+            return f"per {prof.subset_noun} ({', '.join(dict.fromkeys(c.subset for c in self.columns))})"
+        return f"on {SUBSET_WORDS.get(self.subset, f'{self.subset} {prof.subset_noun}')}"
+
+    def _ranking(self) -> str:
+        """How the positive was ranked, for the caption of a sampled protocol's table."""
+        if profile(self.protocol).rankings == ("sampled",):
+            return ""
+        return ", full-catalogue ranking" if self.split != part_of(self.split) else ", sampled negatives"
 
     def short_caption(self) -> str:
         """One sentence for ``\\caption`` (ACM and IEEE put it above the table; details go in a note below)."""
-        what = f"{self.split.capitalize()} results {self._where()} ({self.protocol} protocol, {self.budget} budget)"
+        what = (f"{part_of(self.split).capitalize()} results {self._where()} ({self.protocol} protocol, {self.budget} "
+                f"budget{self._ranking()})")
         return f"{self.title} ({what[0].lower() + what[1:]})." if self.title else f"{what}."
 
     def caption_details(self, std: bool | None = None) -> str:
@@ -166,6 +175,51 @@ class Table:
 
 
 MULTI = "stages"  # Table.subset of a table whose columns span several subsets
+# What a sampled protocol's subset counts, said in every caption (two counts exist; docs/protocols.md)
+SUBSET_WORDS = {
+    "cold-model": "targets cold for the model (fewer than tau positives in the training rows)",
+    "warm-model": "targets warm for the model (at least tau positives in the training rows)",
+    "cold-event": "targets cold at the event (fewer than tau training positives before the event)",
+    "warm-event": "targets warm at the event (at least tau training positives before the event)",
+    "all": "all targets",
+}
+
+
+def chosen_rows(keys: list[RowKey], methods: list[str] | None, plain_only: bool, tuned: bool) -> list[RowKey]:
+    """The rows a table (or a curve) shows: with ``plain_only`` each method's default options only (no variants,
+    no audit rows), and with ``tuned`` a method's tuned row (``run --tuned``) standing in for its default one."""
+    chosen = [k for k in keys if (methods is None or k.method in methods)
+              and not (plain_only and (k.variant or k.audit) and not (tuned and is_tuned(k)))]
+    if tuned:
+        have = {k.method for k in chosen if is_tuned(k)}
+        chosen = [k for k in chosen if is_tuned(k) or k.method not in have]
+    return chosen
+
+
+def rank_agreement(sampled: "Table", full: "Table") -> list[str]:
+    """Notes for a sampled table and its full-catalogue twin: per metric, Kendall's tau-b between the two orders of
+    the rows both rank (reference, baselines and reference points; audit rows left out), and the pairs whose order
+    flips (one ahead under one ranking, behind under the other; a tie on either side is no flip)."""
+    from scipy.stats import kendalltau
+
+    notes = []
+    rows = [r for r in sampled.rows if not r.audit and r in full.rows]
+    for col, c in enumerate(sampled.columns):
+        fcol = next((j for j, f in enumerate(full.columns) if (f.group, f.metric) == (c.group, c.metric)), None)
+        have = [r for r in rows if (r, col) in sampled.cells and fcol is not None and (r, fcol) in full.cells]
+        if len(have) < 2:
+            continue
+        a = np.array([sampled.cells[(r, col)].mean for r in have])
+        b = np.array([full.cells[(r, fcol)].mean for r in have])
+        tau = kendalltau(a, b).statistic
+        flips = [f"{sampled.name(have[x])}/{sampled.name(have[y])}" for x in range(len(have))
+                 for y in range(x + 1, len(have)) if (a[x] - a[y]) * (b[x] - b[y]) < 0]
+        where = f"{c.label} " if len({f.group for f in sampled.columns}) > 1 else ""
+        tau_text = "undefined (a constant column)" if np.isnan(tau) else f"{tau:.2f}"
+        notes.append(f"{where}{metric_title(c.metric)}: rank agreement of the {len(have)} rows between sampled and "
+                     f"full-catalogue ranking, Kendall's tau-b {tau_text}; "
+                     + (f"order flips: {', '.join(flips)}" if flips else "no pair flips"))
+    return notes
 
 
 def _order(key: RowKey, order: tuple[str, ...] = METHOD_ORDER) -> tuple:
@@ -187,11 +241,7 @@ def build_table(rows: dict[RowKey, RowEvents], cache: EventCache, *, split: str,
     default options only (no variants, no audit rows), and ``below_rule``: reference points (random, popular)
     shown under the rule with the variants, never ranked or tested."""
     subsets = [subset] if isinstance(subset, str) else list(subset)
-    chosen = [k for k in rows if (methods is None or k.method in methods)
-              and not (plain_only and (k.variant or k.audit) and not (tuned and is_tuned(k)))]
-    if tuned:  # a method with a tuned row shows that one
-        have = {k.method for k in chosen if is_tuned(k)}
-        chosen = [k for k in chosen if is_tuned(k) or k.method not in have]
+    chosen = chosen_rows(list(rows), methods, plain_only, tuned)
     keys = [k for k in chosen if rows[k].seeds]  # a row whose every trial failed has no cells, only a note
     if not keys:
         raise BenchError("no stored trials match the chosen methods")
