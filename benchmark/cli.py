@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default promo, when present); 'none' for no tests")
     rep.add_argument("--methods", type=_csv_list, default=None, help="comma list of methods to include")
     rep.add_argument("--metrics", type=_csv_list, default=None, help="comma list, e.g. hr@10,ndcg@10,mrr")
-    rep.add_argument("--subset", type=_csv_list, default=None, help="comma list of subsets: all, cold, warm (loo, cold; loo also tail, the whole-period flag) or base, warm-a, warm-b, warm-c (warmup stages); default: every subset of each protocol")
+    rep.add_argument("--subset", type=_csv_list, default=None, help="comma list of subsets: all, cold-model, warm-model, cold-event, warm-event (loo, temporal: the target's positives in the training rows, or before the event), cold, warm (cold protocol: candidate sets) or base, warm-a, warm-b, warm-c (warmup stages); default: every subset of each protocol")
     rep.add_argument("--test", default="t", help="t (default), wilcoxon or permutation: over events, seeds averaged; "
                      "seeds (paired t over seeds) or bootstrap (hierarchical, seeds and events): seed variance in the test")
     rep.add_argument("--alpha", type=float, default=0.05)

@@ -31,14 +31,16 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
 
     # every supported protocol of every installed method (not those an earlier test registered with --include in
     # this process: the console script below does not see them)
+    # temporal runs every method that runs on loo (its LIKE)
     pairs = sorted((name, p) for name, entry in registry().items() if not entry.origin.startswith("local ")
-                   for p in get_method(name).protocols)
+                   for p in get_method(name).protocols | ({"temporal"} if "loo" in get_method(name).protocols
+                                                           else set()))
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert f"done: {len(pairs)} ok, 0 failed" in first.stderr, first.stderr[-4000:]
     records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert sorted((r["method"]["name"], r["protocol"]["name"]) for r in records) == pairs
-    assert {p for _, p in pairs} == {"loo", "cold", "warmup"}
+    assert {p for _, p in pairs} == {"loo", "temporal", "cold", "warmup"}
     for r in records:
         assert r["status"] == "ok" and r["env"]["device"] == "cpu" and "git_commit" in r["env"]
         assert (results / "ml-100k" / r["protocol"]["name"] / r["method"]["name"] / f"{r['trial_id']}.npz").is_file()
@@ -47,25 +49,29 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     for col in ("dataset", "protocol", "method", "split", "subset", "metric", "mean", "std", "n_seeds",
                 "n_events", "variant"):
         assert col in rows[0]
-    # "tail" is loo's whole-training-period flag, kept in the summary under its own name
-    assert {r["subset"] for r in rows} == {"all", "cold", "warm", "tail", "base", "warm-a", "warm-b", "warm-c"}
-    assert {r["split"] for r in rows} == {"valid", "test"}
+    # loo and temporal: cold and warm for the model and at the event; cold: candidate sets; warmup: stages
+    assert {r["subset"] for r in rows} == {"all", "cold-model", "warm-model", "cold-event", "warm-event", "cold", "warm",
+                                           "base", "warm-a", "warm-b", "warm-c"}
+    assert {r["split"] for r in rows} == {"valid", "test", "valid.full", "test.full"}
     pop = [r for r in rows if r["method"] == "popular" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]
     rnd = [r for r in rows if r["method"] == "random" and r["split"] == "test" and r["subset"] == "all"
            and r["metric"] == "hr@10"]
     assert float(pop[0]["mean"]) > float(rnd[0]["mean"]) + 0.1
-    for protocol in ("loo", "cold"):
-        for subset in ("all", "cold", "warm"):
+    for protocol, subsets in (("loo", ("all", "cold-model", "warm-event", "cold-model-full")),
+                              ("temporal", ("all", "cold-model", "all-full")), ("cold", ("all", "cold", "warm"))):
+        for subset in subsets:
             for ext in (".tex", "-document.tex", ".md", ".csv", ".json"):
                 assert (reports / "tables" / f"{protocol}-quick-test-{subset}{ext}").stat().st_size > 0
     plots = {p.name for p in (reports / "plots").iterdir()}
-    for kind in ("metrics-ci-all", "over-k-cold", "cold-vs-warm", "score-distributions"):
+    for kind in ("metrics-ci-all", "over-k-cold-model", "cold-vs-warm", "score-distributions"):
         assert f"ml-100k-loo-quick-{kind}.png" in plots and f"ml-100k-loo-quick-{kind}.pdf" in plots
     for kind in ("metrics-ci-cold", "cold-vs-warm"):
         assert f"ml-100k-cold-quick-{kind}.png" in plots
     md = (reports / "summary.md").read_text()
-    assert "ml-100k / loo / test / cold targets" in md and "| popular" in md
+    assert "ml-100k / loo / test / targets cold for the model" in md and "| popular" in md
+    assert "ml-100k / temporal / test / targets cold for the model (fewer than tau positives in the training rows) " \
+           "(full-catalogue ranking)" in md
     assert "ml-100k / cold / test / cold candidates" in md and "Recall@20" in md
     cold_tex = (reports / "tables" / "cold-quick-test-cold.tex").read_text()
     assert "Recall@20" in cold_tex and "dropoutnet" in cold_tex
@@ -75,7 +81,9 @@ def test_run_all_quick_on_embedded_ml100k_then_resume(tmp_path, embedded_availab
     assert "ml-100k / warmup / test: AUC per stage" in md and "metaemb" in md
     # the results page, written last and named last (issue 21), and the cold-start curve
     assert first.stderr.strip().splitlines()[-1] == f"results page: {reports / 'index.html'}"
-    assert (reports / "tables" / "loo-quick-test-cold-start-curve.md").stat().st_size > 0
+    for protocol in ("loo", "temporal"):
+        for tag in ("model", "event", "model-full", "event-full"):
+            assert (reports / "tables" / f"{protocol}-quick-test-cold-start-curve-{tag}.md").stat().st_size > 0
     stages_tex = (reports / "tables" / "warmup-quick-test-stages-pooled-auc.tex").read_text()
     assert "warm-c" in stages_tex and "mwuf" in stages_tex
     stages_tested = (reports / "tables" / "warmup-quick-test-stages.tex").read_text()

@@ -15,7 +15,7 @@ from benchmark.report.events import EventCache, group_trials, rows_by_table
 from benchmark.report.profiles import ALL_SUBSETS, profile
 from benchmark.report.stages import latex as stages_latex
 from benchmark.report.stages import stage_frame
-from benchmark.report.table import build_table, chosen_rows, is_tuned, rank_agreement
+from benchmark.report.table import SUBSET_WORDS, build_table, chosen_rows, is_tuned, rank_agreement
 from benchmark.report.tables import write_report
 from benchmark.stats import TESTS
 from benchmark.files import atomic_write, writable_folder
@@ -199,7 +199,7 @@ def _plots(rows, cache, styles, out: Path, protocol: str, budget: str, opts: Rep
         where = f"{dataset}, {protocol} protocol, {opts.split} split"
         width = opts.figure_width
         for subset in [s for s in opts.subsets or prof.subsets if s in prof.subsets]:
-            what = f"{where}, {subset} {prof.subset_noun}"
+            what = f"{where}, {SUBSET_WORDS.get(subset, f'{subset} {prof.subset_noun}')}"
             written += plots.metric_ci(chosen, cache, styles, list(prof.ci_metrics), opts.split, subset, what, out,
                                        f"{tag}-metrics-ci-{subset}", width=width)
             if prof.over_k:

@@ -262,6 +262,9 @@ def score_distributions(rows: list[RowEvents], cache: EventCache, styles: Styles
             axes[r][0].set_ylabel("density")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
-        caption = (f"Score densities of cold-item positives and warm-item negatives per method, {what} (one seed "
-                   f"each, named in its panel: scores of different seeds are different models).")
+        count = {"loo": "training positives before the event", "temporal": "positives in the training rows"}.get(
+            rows[0].key.protocol, "training positives") if rows else "training positives"
+        caption = (f"Score densities of cold-item positives and warm-item negatives per method, {what} (cold: fewer "
+                   f"than tau {count}; one seed each, named in its panel: scores of different seeds are different "
+                   f"models).")
         return _save(fig, out, stem, caption)

@@ -181,7 +181,6 @@ SUBSET_WORDS = {
     "warm-model": "targets warm for the model (at least tau positives in the training rows)",
     "cold-event": "targets cold at the event (fewer than tau training positives before the event)",
     "warm-event": "targets warm at the event (at least tau training positives before the event)",
-    "all": "all targets",
 }
 
 

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from benchmark.report import stages
 from benchmark.report.profiles import profile
-from benchmark.report.table import metric_title
+from benchmark.report.table import SUBSET_WORDS, metric_title
 from benchmark.files import atomic_write
 
 
@@ -23,9 +23,11 @@ def markdown(agg: pd.DataFrame, failed: list[dict], split: str = "test") -> str:
     lines = ["# promo-bench results", ""]
     if agg.empty:
         lines.append("No finished trials.")
-    part = agg[agg["split"] == split]
-    keys = ["dataset", "protocol", "split_hash", "budget"]
-    for (dataset, protocol, shash, budget), block in part.groupby(keys, sort=True):
+    # a sampled protocol's part also has its full-catalogue ranking ("test.full"), shown after it
+    part = agg[agg["split"].isin([split, f"{split}.full"])]
+    keys = ["dataset", "protocol", "split_hash", "budget", "split"]
+    for (dataset, protocol, shash, budget, shown), block in part.groupby(keys, sort=True):
+        ranking = " (full-catalogue ranking)" if shown != split else ""
         prof = profile(protocol)
         if not prof.ranking:  # warm-up: the papers' table first, one column per stage
             for metric in stages.STAGE_METRICS:
@@ -40,7 +42,8 @@ def markdown(agg: pd.DataFrame, failed: list[dict], split: str = "test") -> str:
             n_events = int(sub["n_events"].max())
             seeds = sorted(set(sub["n_seeds"].astype(int)))
             metrics = list(dict.fromkeys(sub["metric"]))
-            lines += [f"## {dataset} / {protocol} / {split} / {subset} {prof.subset_noun}",
+            what = SUBSET_WORDS.get(subset, f"{subset} {prof.subset_noun}")
+            lines += [f"## {dataset} / {protocol} / {split} / {what}{ranking}",
                       "", f"{n_events} {prof.unit}; split {shash}; budget {budget}; seeds per row: "
                           f"{', '.join(map(str, seeds))}; mean ± sample std over seeds. Rows marked AUDIT reproduce "
                           f"the released PROMO code's label leak and are not comparable results.", ""]
