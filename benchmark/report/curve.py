@@ -32,7 +32,7 @@ COUNTS = ("n_train_pos", "n_prior_pos")
 TAGS = {"n_train_pos": "-model", "n_prior_pos": "-event"}  # file-name suffixes
 WORDS = {"n_train_pos": "the target item's positives in the training rows the model was fit on",
          "n_prior_pos": "the target item's positives before the event (in the event's context)"}
-AXIS = {"n_train_pos": "training positives of the target", "n_prior_pos": "positives of the target before the event"}
+AXIS = {"n_train_pos": "training positives", "n_prior_pos": "positives before event"}  # the caption says whose
 BINS: tuple[tuple[int, float, str], ...] = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, 10, "6-10"),
                                             (11, 20, "11-20"), (21, 50, "21-50"), (51, np.inf, ">50"))
 METRICS = ("hr@10", "ndcg@10")
