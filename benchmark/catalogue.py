@@ -3,7 +3,7 @@
 Sampled metrics (the positive against 100 drawn negatives) can order methods differently from a ranking of the whole
 catalogue (Krichene and Rendle, KDD 2020). Every ``loo`` and ``temporal`` trial therefore ranks each event's positive
 twice: against its sampled candidates and against every item that exists at the event, minus the user's positives
-at or before the event's time (the target excepted). One rule for every method; the candidates' windows come from
+strictly before the event's time (the target excepted). One rule for every method; the candidates' windows come from
 the part's context (``context/{part}`` in the split) through the same causal index as the sampled ones.
 
 The candidates are built in blocks of events, so memory stays bounded by the catalogue size, never events x items.
@@ -37,7 +37,7 @@ class Catalogue:
         self.fb_neg = CausalIndex(i[n], u[n], pos[n], t[n], inter.n_items)
         self.first = np.full(inter.n_items, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(self.first, i[ctx], t[ctx])
-        # the user's positives over the log, sorted by (user, time): those at or before an event leave its list
+        # the user's positives over the log, sorted by (user, time): those strictly before an event leave its list
         every = np.flatnonzero(y == 1)
         every = every[np.lexsort((t[every], u[every]))]
         self.pos_user, self.pos_item, self.pos_time = u[every], i[every], t[every]
@@ -66,7 +66,9 @@ class Catalogue:
             mask = self.first[cand] < times[:, None]
             for e in range(b):
                 lo, hi = self.user_start[users[e]], self.user_start[users[e] + 1]
-                stop = lo + int(np.searchsorted(self.pos_time[lo:hi], times[e], side="right"))
+                # strictly before: a positive in the event's own second is not context (the windows' rule), and
+                # masking it would show the method, through cand_mask, what the user rated with the target
+                stop = lo + int(np.searchsorted(self.pos_time[lo:hi], times[e], side="left"))
                 seen = self.pos_item[lo:stop]
                 seen = seen[seen != targets[e]]
                 if len(seen):

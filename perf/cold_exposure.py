@@ -57,6 +57,12 @@ def report(inter, protocol: str) -> None:
     print(f"\n== {protocol} (split {split.hash[:12]}, tau {tau}) ==")
     print(f"test events {len(prior)} of {len(np.unique(ev['user']))} users; training rows "
           f"{split.meta['n_train_rows']}")
+    meta = split.meta
+    keys = ("t_valid", "t_test", "n_train_positives", "n_items_with_train_positive")
+    print("split: " + ", ".join(f"{k} {meta[k]}" for k in keys if k in meta))
+    for part, counts in meta["parts"].items():
+        print(f"  {part}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in counts.items()))
     print(f"cold at the event (training positives before it < tau): {int(cold_event.sum())}; of these with >= tau "
           f"training positives in all (warm for the model): {int((cold_event & ~cold_model).sum())}; median later "
           f"training positives of a cold-at-event target: {np.median(later[cold_event]) if cold_event.any() else 0:g}")

@@ -3,6 +3,7 @@ both evaluations from one fit."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from benchmark.catalogue import Catalogue
 from benchmark.method import Method, TrainData
 from benchmark.protocols import loo, temporal
 from benchmark.trial import TrialEnvironment, TrialSpec, run_trial
+from tests.conftest import synthetic
 from tests.test_loo_causal import late_items
 
 SMALL = {"tau": 5, "n_negatives": 8, "history_len": 6, "feedback_len": 3}
@@ -21,14 +23,18 @@ SMALL = {"tau": 5, "n_negatives": 8, "history_len": 6, "feedback_len": 3}
 
 @pytest.fixture(scope="module", params=["loo", "temporal"])
 def built(request):
-    inter = late_items()
+    # few users and bursts of 8 rows per second, so a user's other positives share an event's second
+    late = late_items()
+    burst = synthetic(n_users=12, n_items=late.n_items, n_rows=len(late), seed=1, tie_every=8)
+    inter = replace(late, user=burst.user, time=burst.time)
     module = {"loo": loo, "temporal": temporal}[request.param]
     return inter, module.build(inter, module.resolve_params(SMALL))
 
 
 def test_catalogue_is_every_existing_item_minus_the_users_positives_so_far(built):
     """Naive build: an item is a candidate when the part's context holds a row of it strictly before the event and
-    the user has no positive of it at or before the event's time (the target itself stays)."""
+    the user has no positive of it strictly before the event's time (the target itself stays; a positive in the
+    event's own second stays a candidate, so cand_mask never shows it)."""
     inter, split = built
     order = np.argsort(inter.time, kind="stable")
     u, i, t, y = inter.user[order], inter.item[order], inter.time[order], inter.label[order]
@@ -41,16 +47,19 @@ def test_catalogue_is_every_existing_item_minus_the_users_positives_so_far(built
             rows += [(block["cand"][e], block["cand_mask"][e], block["fb_pos"][e], block["fb_pos_mask"][e])
                      for e in range(len(block["user"]))]
         assert len(rows) == len(ev["user"]) > 0
+        same_second = 0
         for e, (cand, mask, fbp, fbp_mask) in enumerate(rows):
             user, item, time = ev["user"][e], ev["item"][e], ev["time"][e]
             assert cand[0] == item and sorted(cand.tolist()) == list(range(inter.n_items))
             exists = {int(x) for x in i[ctx & (t < time)]}
-            seen = {int(x) for x in i[(u == user) & (y == 1) & (t <= time)]} - {int(item)}
+            seen = {int(x) for x in i[(u == user) & (y == 1) & (t < time)]} - {int(item)}
             assert {int(c) for c in cand[mask]} == ({int(item)} | exists) - seen
+            same_second += int(((u == user) & (y == 1) & (t == time) & (i != item)).any())
             # the candidate's positive feedback: its latest users strictly before the event, from the context
             c = int(cand[5])
             want = u[ctx & (i == c) & (y == 1) & (t < time)][-3:].tolist()
             assert fbp[5][fbp_mask[5]].tolist() == want
+        assert same_second > 0  # the log has positives in an event's own second: the rule above is exercised
 
 
 class CountingMethod(Method):

@@ -40,16 +40,13 @@ DEFAULTS: dict[str, Any] = {"tau": 50, "n_negatives": 100, "valid_start": 0.8, "
 
 
 def resolve_params(card_defaults: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``merge`` checks types and the name-implied ranges (tau, n_*, *_len at least 1; min_* at least 0)."""
     params = merge(NAME, DEFAULTS, card_defaults, overrides)
     if not 0 < params["valid_start"] < params["test_start"] < 1:
         raise BenchError(f"temporal protocol: need 0 < valid_start < test_start < 1, got valid_start="
                          f"{params['valid_start']}, test_start={params['test_start']}")
-    for key in ("tau", "n_negatives", "history_len", "feedback_len"):
-        if params[key] < 1:
-            raise BenchError(f"temporal protocol: {key} must be at least 1, got {params[key]}")
-    for key in ("min_user_train_pos", "train_negatives"):
-        if params[key] < 0:
-            raise BenchError(f"temporal protocol: {key} must be at least 0, got {params[key]}")
+    if params["train_negatives"] < 0:
+        raise BenchError(f"temporal protocol: train_negatives must be at least 0, got {params['train_negatives']}")
     return params
 
 
@@ -96,7 +93,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         "train/user": u[train].astype(np.int32), "train/item": i[train].astype(np.int32),
         "train/label": y[train].astype(np.int8), "train/time": t[train], "train/place": pos[train],
         "train/value": inter.value[order][train],
-        "item/train_pos_count": item_train_pos.astype(np.int64), "item/tail": item_train_pos < tau,
+        "item/train_pos_count": item_train_pos.astype(np.int64),
     }
     first_train = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first_train, i[train], t[train])
@@ -130,7 +127,7 @@ def build(inter: Interactions, params: dict[str, Any]) -> Split:
         n_prior = at_event(items, times)
         arrays.update({f"{part}/user": users.astype(np.int32), f"{part}/item": items.astype(np.int32),
                        f"{part}/time": times, f"{part}/place": ep, f"{part}/cold": n_prior < tau,
-                       f"{part}/tail": item_train_pos[items] < tau, f"{part}/n_prior_pos": n_prior.astype(np.int64),
+                       f"{part}/n_prior_pos": n_prior.astype(np.int64),
                        **exposure(item_train_pos, items, tau, part),
                        f"{part}/cand_cold": (item_train_pos[cand] < tau) & cmask,
                        f"{part}/cand": cand, f"{part}/cand_mask": cmask})
